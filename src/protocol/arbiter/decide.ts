@@ -1,0 +1,573 @@
+/**
+ * The arbiter's decision core: decide(state, event, now) -> new state, orders, log events.
+ * Pure: no I/O, no clock of its own. The rules and their order are in docs/protocol.md.
+ */
+import { type PairConfig, type Timings, checkTimings, effectiveStall, leaseMargin, stallMargin } from "../timing.js";
+import {
+  type Ack,
+  type BeatReport,
+  type NodeId,
+  type Order,
+  type OrderAction,
+  type PairStateName,
+  type Role,
+  reportsServing,
+  sameInstance,
+} from "../types.js";
+import type { EventType, LogEvent } from "./events.js";
+import {
+  type ArbiterState,
+  type Plan,
+  agentTimings,
+  arbiterTimings,
+  otherNode,
+  roleOf,
+  saferTimings,
+  settleAt,
+} from "./state.js";
+import {
+  inProtectedConfiguration,
+  isFencedInstance,
+  isFresh,
+  isSick,
+  isSilent,
+  pairState,
+  pastLease,
+  pendingOrder,
+  protectedRoles,
+  seen,
+  unresolvedFailover,
+} from "./view.js";
+
+export type ArbiterEvent =
+  | { type: "beat"; report: BeatReport }
+  | { type: "tick" }
+  | { type: "failover"; target: NodeId; reason: string; actor: string }
+  | { type: "maintenance"; enabled: boolean; reason: string | null; actor: string }
+  | { type: "resolve"; servingNode: NodeId | null; reason: string; actor: string }
+  | { type: "configure"; config: PairConfig; actor: string };
+
+export interface OrderView {
+  id: string;
+  action: OrderAction;
+  epoch: number;
+  /** The other node's fence is confirmed: the agent may skip its stall wait. */
+  peerFenced: boolean;
+}
+
+export interface BeatReply {
+  epoch: number;
+  role: Role;
+  lease: { granted: boolean; ms: number };
+  config: Timings & { version: number };
+  order: OrderView | null;
+}
+
+export const REJECTION_CODES = [
+  "unknown_node",
+  "needs_operator",
+  "order_unresolved",
+  "target_not_fresh",
+  "target_sick",
+  "target_fenced",
+  "already_serving",
+  "unguarded_silent_node",
+  "not_needed",
+  "timing_rule",
+] as const;
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+export interface Rejection {
+  code: RejectionCode;
+  message: string;
+}
+
+export interface Outcome {
+  state: ArbiterState;
+  reply: BeatReply | null;
+  rejection: Rejection | null;
+  issued: Order[];
+  events: LogEvent[];
+}
+
+const ARBITER = "arbiter";
+
+export function decide(state: ArbiterState, event: ArbiterEvent, now: number): Outcome {
+  const step = new Step(state, now);
+  switch (event.type) {
+    case "beat":
+      step.beat(event.report);
+      break;
+    case "tick":
+      step.evaluate();
+      break;
+    case "failover":
+      step.operatorFailover(event.target, event.reason, event.actor);
+      break;
+    case "maintenance":
+      step.maintenance(event.enabled, event.reason, event.actor);
+      break;
+    case "resolve":
+      step.resolve(event.servingNode, event.reason, event.actor);
+      break;
+    case "configure":
+      step.configure(event.config, event.actor);
+      break;
+  }
+  if (event.type !== "beat" && event.type !== "tick" && !step.rejected) step.evaluate();
+  step.trackState();
+  return step.outcome();
+}
+
+/** One call of decide: a private copy of the state that the rules change, and what they produced. */
+class Step {
+  readonly s: ArbiterState;
+  readonly now: number;
+  #reply: BeatReply | null = null;
+  #rejection: Rejection | null = null;
+  #issued: Order[] = [];
+  #events: LogEvent[] = [];
+
+  constructor(state: ArbiterState, now: number) {
+    this.s = structuredClone(state);
+    this.now = now;
+  }
+
+  outcome(): Outcome {
+    return { state: this.s, reply: this.#reply, rejection: this.#rejection, issued: this.#issued, events: this.#events };
+  }
+
+  get d() {
+    return this.s.durable;
+  }
+
+  log(type: EventType, message: string, extra: { actor?: string; node?: NodeId; data?: Record<string, unknown> } = {}) {
+    this.#events.push({
+      type,
+      at: this.now,
+      epoch: this.d.epoch,
+      actor: extra.actor ?? ARBITER,
+      message,
+      ...(extra.node !== undefined ? { node: extra.node } : {}),
+      ...(extra.data !== undefined ? { data: extra.data } : {}),
+    });
+  }
+
+  get rejected(): boolean {
+    return this.#rejection !== null;
+  }
+
+  reject(code: RejectionCode, message: string) {
+    this.#rejection = { code, message };
+  }
+
+  // ---- heartbeats -------------------------------------------------------
+
+  beat(r: BeatReport) {
+    const d = this.d;
+    if (!d.nodeIds.includes(r.nodeId)) return this.reject("unknown_node", `node ${r.nodeId} is not in pair ${d.pairId}`);
+    const prev = seen(this.s, r.nodeId);
+    const stale = !!prev && prev.bootId === r.bootId && r.seq <= prev.highSeq;
+    if (stale) {
+      // A stale or duplicate beat may be a delayed copy: it proves nothing about now, so no lease.
+      this.#reply = this.replyTo(r.nodeId, false);
+      return;
+    }
+    const brokenSince = r.peer.replicating ? null : (prev && !prev.report.peer.replicating ? prev.brokenSince : this.now);
+    this.s.volatile.nodes[r.nodeId] = {
+      lastBeatAt: this.now,
+      report: r,
+      bootId: r.bootId,
+      highSeq: r.seq,
+      leaseDeadline: prev?.leaseDeadline ?? null,
+      brokenSince,
+    };
+    this.noteGuard(r);
+    this.noteConfigEcho(r);
+    this.noteCheckpointDelay(r);
+    if (r.ack) this.acknowledge(r.nodeId, r.ack, r);
+    this.evaluate();
+    const granted = this.mayGrantLease(r.nodeId);
+    if (granted) {
+      const t = agentTimings(d);
+      // The agent counts the lease from its send time, which is before now: recv + L + m covers it.
+      this.s.volatile.nodes[r.nodeId]!.leaseDeadline = this.now + t.leaseMs + leaseMargin(arbiterTimings(d));
+    }
+    this.#reply = this.replyTo(r.nodeId, granted);
+  }
+
+  /** A node being fenced, fenced, or replaced gets no lease. */
+  mayGrantLease(node: NodeId): boolean {
+    const o = pendingOrder(this.s, node);
+    if (o?.action === "fence") return false;
+    if (isFencedInstance(this.s, node)) return false;
+    return this.d.replaced !== node;
+  }
+
+  replyTo(node: NodeId, granted: boolean): BeatReply {
+    const d = this.d;
+    const t = agentTimings(d);
+    const o = pendingOrder(this.s, node);
+    if (o && !o.delivered) o.delivered = true;
+    return {
+      epoch: d.epoch,
+      role: roleOf(d, node),
+      lease: { granted, ms: granted ? t.leaseMs : 0 },
+      config: { ...t, version: d.config.version },
+      order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: this.fenceConfirmedSince(otherNode(d, node), o.issuedAt) } : null,
+    };
+  }
+
+  noteGuard(r: BeatReport) {
+    const d = this.d;
+    const w = r.watchdog;
+    const guarded = w.armed && w.timeoutMs !== undefined && w.timeoutMs <= d.config.requested.watchdogMs;
+    if (d.guarded[r.nodeId] === guarded) return;
+    d.guarded[r.nodeId] = guarded;
+    this.log(guarded ? "node_guarded" : "node_unguarded", guarded ? `${r.nodeId} has an armed watchdog` : `${r.nodeId} runs without a watchdog no longer than W`, {
+      actor: `agent:${r.nodeId}`,
+      node: r.nodeId,
+      data: { watchdog: w },
+    });
+  }
+
+  noteConfigEcho(r: BeatReport) {
+    const c = this.d.config;
+    if (!c.previous || r.configVersion !== c.version || c.echoed.includes(r.nodeId)) return;
+    c.echoed.push(r.nodeId);
+    if (this.d.nodeIds.every((n) => c.echoed.includes(n))) c.allEchoedAt = this.now;
+  }
+
+  /** Only the primary's x-checkpoint-delay is real; a change of the effective S is a new config version. */
+  noteCheckpointDelay(r: BeatReport) {
+    const d = this.d;
+    if (r.checkpointDelayMs === undefined || r.colo?.mode !== "primary" || r.nodeId !== d.active) return;
+    if (d.config.checkpointDelayMs === r.checkpointDelayMs) return;
+    const before = agentTimings(d).replicationStallMs;
+    const old = agentTimings(d);
+    d.config.checkpointDelayMs = r.checkpointDelayMs;
+    if (effectiveStall(d.config.requested.replicationStallMs, r.checkpointDelayMs) !== before) {
+      this.bumpConfig(old, `checkpoint delay ${r.checkpointDelayMs} ms reported by ${r.nodeId}`, `agent:${r.nodeId}`);
+    }
+  }
+
+  bumpConfig(old: Timings, why: string, actor: string) {
+    const c = this.d.config;
+    c.previous = c.previous ? saferTimings(c.previous, old) : old;
+    c.version += 1;
+    c.echoed = [];
+    c.allEchoedAt = null;
+    this.log("config_changed", `configuration version ${c.version}: ${why}`, { actor, data: { version: c.version, timings: agentTimings(this.d) } });
+  }
+
+  acknowledge(node: NodeId, ack: Ack, r: BeatReport) {
+    const d = this.d;
+    const o = d.orders.find((x) => x.id === ack.orderId && x.node === node);
+    if (!o) return;
+    const actor = `agent:${node}`;
+    if (ack.state === "running") {
+      if (o.state !== "running") {
+        o.state = "running";
+        this.log("order_acknowledged", `${node} started ${o.action} ${o.id}`, { actor, node, data: { orderId: o.id, state: "running" } });
+      }
+      return;
+    }
+    this.dropOrder(o);
+    o.state = ack.state;
+    if (ack.step !== undefined) o.step = ack.step;
+    if (ack.error !== undefined) o.error = ack.error;
+    const data = { orderId: o.id, state: ack.state, step: ack.step, error: ack.error };
+    this.log("order_acknowledged", `${node} finished ${o.action} ${o.id}: ${ack.state}`, { actor, node, data });
+    if (o.action === "failover") {
+      if (ack.state === "ok") {
+        this.log("failover_completed", `${node} serves after failover ${o.id}`, { actor, node, data });
+      } else {
+        this.log("failover_failed", `failover ${o.id} on ${node} failed at ${ack.step ?? "?"}: ${ack.error ?? ""}`, { actor, node, data });
+        this.needOperator(`failover ${o.id} on ${node} failed: ${ack.error ?? "no error text"}`);
+      }
+    } else if (ack.state === "ok") {
+      d.fenced[node] = { instance: r.qemu, at: this.now };
+      this.log("node_fenced", `${node} fenced${r.qemu ? ` (pid ${r.qemu.pid})` : " (QEMU gone)"}`, { actor, node, data });
+    } else {
+      this.log("fence_failed", `fence ${o.id} on ${node} failed: ${ack.error ?? ""}`, { actor, node, data });
+      this.needOperator(`fence of ${node} failed: ${ack.error ?? "no error text"}`);
+    }
+  }
+
+  dropOrder(o: Order) {
+    this.d.orders = this.d.orders.filter((x) => x !== o);
+  }
+
+  // ---- the rules ---------------------------------------------------------
+
+  /** Applies the rules in their order of precedence; every event ends here. */
+  evaluate() {
+    this.settleConfig();
+    this.expireOrders();
+    const d = this.d;
+    if (d.needsOperator) return;
+    if (unresolvedFailover(this.s)) return; // rule 1
+    if (d.plan) return this.proceed(d.plan);
+    if (d.maintenance) return;
+    if (this.noteProtection()) return;
+    if (!d.everProtected) return;
+    this.fenceReplacedIfServing();
+    if (!inProtectedConfiguration(this.s)) return;
+    if (this.keepPrimary()) return; // rule 2
+    this.takeOver(); // rules 3 and 4
+  }
+
+  settleConfig() {
+    const at = settleAt(this.d);
+    if (at === null || this.now < at) return;
+    this.d.config.previous = null;
+    this.log("config_settled", `configuration version ${this.d.config.version} in full effect`);
+  }
+
+  /** A failover whose node vanished: unknown once a response carried it, withdrawn otherwise. Fences of gone instances hold. */
+  expireOrders() {
+    for (const o of [...this.d.orders]) {
+      const r = seen(this.s, o.node)?.report;
+      if (o.action === "fence") {
+        if (o.instance && r && isFresh(this.s, o.node, this.now) && !sameInstance(o.instance, r.qemu)) {
+          this.dropOrder(o);
+          o.state = "ok";
+          this.d.fenced[o.node] = { instance: o.instance, at: this.now };
+          this.log("node_fenced", `${o.node}: the QEMU instance of fence ${o.id} is gone`, { node: o.node, data: { orderId: o.id } });
+        }
+        continue;
+      }
+      if (!isSilent(this.s, o.node, this.now)) continue;
+      this.dropOrder(o);
+      if (o.delivered) {
+        o.state = "unknown";
+        this.log("failover_outcome_unknown", `${o.node} vanished before reporting failover ${o.id}`, { node: o.node, data: { orderId: o.id } });
+        this.needOperator(`outcome of failover ${o.id} on ${o.node} is unknown`);
+      } else {
+        o.state = "withdrawn";
+        this.log("order_withdrawn", `${o.node} vanished before failover ${o.id} reached it`, { node: o.node, data: { orderId: o.id } });
+        // Never carried, so it never ran: the pair is as it was before the order.
+        if (this.d.beforeFailover) Object.assign(this.d, this.d.beforeFailover);
+      }
+    }
+  }
+
+  /** First or renewed protection: both nodes in COLO and replicating. Roles follow what QEMU reports. */
+  noteProtection(): boolean {
+    const d = this.d;
+    if (d.orders.length > 0) return false;
+    const p = protectedRoles(this.s, this.now);
+    if (!p) return false;
+    if (d.everProtected && d.replaced === null && d.active === p.primary && d.roles.primary === p.primary) return false;
+    const first = !d.everProtected;
+    d.everProtected = true;
+    d.roles = { primary: p.primary, secondary: p.secondary };
+    d.active = p.primary;
+    d.replaced = null;
+    for (const n of d.nodeIds) d.fenced[n] = null;
+    this.decision("protection", first ? `first protected: ${p.primary} primary, ${p.secondary} secondary` : `protected again: ${p.primary} primary, ${p.secondary} secondary`);
+    return true;
+  }
+
+  /** A replaced node that serves (its old QEMU instance woke up) is fenced. */
+  fenceReplacedIfServing() {
+    const d = this.d;
+    const n = d.replaced;
+    if (!n || pendingOrder(this.s, n) || !isFresh(this.s, n, this.now)) return;
+    const r = seen(this.s, n)!.report;
+    if (!reportsServing(r) || isFencedInstance(this.s, n)) return;
+    this.issue(n, "fence", `${n} was replaced by ${otherNode(d, n)} and reports its VM serving`);
+  }
+
+  /** Rule 2: a fresh, healthy primary goes on standalone when replication is broken; the secondary is fenced. */
+  keepPrimary(): boolean {
+    const d = this.d;
+    const p = d.roles.primary;
+    const s = d.roles.secondary;
+    const pr = seen(this.s, p)?.report;
+    if (!pr || !isFresh(this.s, p, this.now) || isSick(this.s, p, this.now)) return false;
+    if (pr.colo?.mode !== "primary" || isFencedInstance(this.s, p)) return false;
+    const secondarySick = isFresh(this.s, s, this.now) && isSick(this.s, s, this.now);
+    const why = !pr.peer.replicating
+      ? `${p} reports replication broken`
+      : isSilent(this.s, s, this.now)
+        ? `${s} silent past its lease + m`
+        : secondarySick
+          ? `${s} is sick`
+          : null;
+    if (!why) return false;
+    this.decision("keep_primary", `${why}: ${p} goes on standalone`);
+    this.issueFailover(p, why);
+    if (isFresh(this.s, s, this.now) && seen(this.s, s)!.report.qemu) this.issue(s, "fence", `${p} goes on standalone`);
+    return true;
+  }
+
+  /** Rule 3 (take over) with rule 4 (guard). */
+  takeOver() {
+    const d = this.d;
+    const p = d.roles.primary;
+    const s = d.roles.secondary;
+    const t = arbiterTimings(d);
+    const primaryDead = isSilent(this.s, p, this.now);
+    const primarySick = isSick(this.s, p, this.now) && this.now >= d.holdDownUntil;
+    if (!primaryDead && !primarySick) return;
+    const sr = seen(this.s, s);
+    if (!sr || !isFresh(this.s, s, this.now) || isSick(this.s, s, this.now)) return;
+    if (sr.report.colo?.mode !== "secondary" || sr.report.peer.replicating || sr.brokenSince === null) return;
+    if (t.failsafe && this.now < sr.brokenSince + t.replicationStallMs + stallMargin(t)) return;
+    const why = primaryDead ? `${p} silent past its lease + m` : `${p} is sick`;
+    this.decision("take_over", `${why} and ${s} reports replication broken: ${s} takes over`);
+    this.startTakeover(s, `${why}; ${s} takes over`, ARBITER);
+  }
+
+  /** The lease rule: the target fails over only once the other node is fenced or past its lease + m. */
+  startTakeover(target: NodeId, reason: string, actor: string) {
+    const d = this.d;
+    const other = otherNode(d, target);
+    d.plan = { target, reason, actor, since: this.now };
+    const or = seen(this.s, other)?.report;
+    if (isFresh(this.s, other, this.now) && or?.qemu && !isFencedInstance(this.s, other) && !pendingOrder(this.s, other)) {
+      this.issue(other, "fence", `${target} takes over`);
+    }
+    this.proceed(d.plan);
+  }
+
+  proceed(plan: Plan) {
+    const d = this.d;
+    const other = otherNode(d, plan.target);
+    const or = seen(this.s, other)?.report;
+    const qemuGone = isFresh(this.s, other, this.now) && or?.qemu === null;
+    const fenced = this.fenceConfirmedSince(other, plan.since) || isFencedInstance(this.s, other) || qemuGone;
+    if (!fenced) {
+      // An agent that still beats obeys its fence order: wait for the confirmation.
+      if (isFresh(this.s, other, this.now) || !pastLease(this.s, other, this.now)) return;
+      if (d.config.requested.requireWatchdog && !d.guarded[other]) {
+        this.needOperator(`${other} is silent and unguarded: it may still serve, so ${plan.target} is not ordered to take over`);
+        return;
+      }
+    }
+    d.plan = null;
+    this.issueFailover(plan.target, plan.reason);
+  }
+
+  fenceConfirmedSince(node: NodeId, since: number): boolean {
+    const f = this.d.fenced[node];
+    return !!f && f.at >= since;
+  }
+
+  /** Later decisions assume the order ran: the target is active from now on. */
+  issueFailover(node: NodeId, reason: string) {
+    const d = this.d;
+    d.beforeFailover = { active: d.active, replaced: d.replaced };
+    this.issue(node, "failover", reason);
+    d.active = node;
+    d.replaced = otherNode(d, node);
+    d.holdDownUntil = this.now + d.config.requested.holdDownMs;
+  }
+
+  issue(node: NodeId, action: OrderAction, reason: string): Order {
+    const d = this.d;
+    const existing = pendingOrder(this.s, node);
+    if (existing) this.dropOrder(existing); // superseded: a newer order for the same node
+    d.epoch += 1;
+    const o: Order = {
+      id: `${d.pairId}:${d.epoch}`,
+      node,
+      action,
+      epoch: d.epoch,
+      state: "issued",
+      reason,
+      issuedAt: this.now,
+      delivered: false,
+      instance: seen(this.s, node)?.report.qemu ?? null,
+    };
+    d.orders.push(o);
+    this.#issued.push(o);
+    this.log("order_issued", `${action} ${o.id} to ${node}: ${reason}`, { node, data: { orderId: o.id, action, reason } });
+    return o;
+  }
+
+  decision(rule: string, summary: string, actor = ARBITER) {
+    this.d.lastDecision = { at: this.now, rule, summary };
+    this.log("decision", summary, { actor, data: { rule } });
+  }
+
+  needOperator(reason: string) {
+    if (this.d.needsOperator) return;
+    this.d.needsOperator = { reason, since: this.now };
+    this.d.plan = null;
+    this.log("needs_operator", reason);
+  }
+
+  // ---- operator actions --------------------------------------------------
+
+  operatorFailover(target: NodeId, reason: string, actor: string) {
+    const d = this.d;
+    if (!d.nodeIds.includes(target)) return this.reject("unknown_node", `node ${target} is not in pair ${d.pairId}`);
+    if (d.needsOperator) return this.reject("needs_operator", `resolve first: ${d.needsOperator.reason}`);
+    if (d.plan || unresolvedFailover(this.s)) return this.reject("order_unresolved", "a failover is under way (rule 1: one decision at a time)");
+    const tr = seen(this.s, target)?.report;
+    if (!tr || !isFresh(this.s, target, this.now)) return this.reject("target_not_fresh", `${target} has not beaten within the lease`);
+    if (isSick(this.s, target, this.now)) return this.reject("target_sick", `${target}'s QEMU is gone or not answering QMP`);
+    const other = otherNode(d, target);
+    if (d.active === target && d.replaced === other && reportsServing(tr)) {
+      return this.reject("already_serving", `${target} already serves on its own`);
+    }
+    const otherSilent = isSilent(this.s, other, this.now);
+    if (otherSilent && d.config.requested.requireWatchdog && !d.guarded[other] && !isFencedInstance(this.s, other)) {
+      return this.reject("unguarded_silent_node", `${other} is silent and unguarded: it may still serve`);
+    }
+    this.decision("operator_failover", `operator orders ${target} to serve: ${reason}`, actor);
+    this.startTakeover(target, reason || `operator failover to ${target}`, actor);
+  }
+
+  maintenance(enabled: boolean, reason: string | null, actor: string) {
+    const d = this.d;
+    if (enabled === !!d.maintenance) return;
+    d.maintenance = enabled ? { since: this.now, reason, actor } : null;
+    this.log(enabled ? "maintenance_entered" : "maintenance_left", `maintenance ${enabled ? "on" : "off"}${reason ? `: ${reason}` : ""}`, { actor });
+  }
+
+  resolve(servingNode: NodeId | null, reason: string, actor: string) {
+    const d = this.d;
+    if (servingNode !== null && !d.nodeIds.includes(servingNode)) return this.reject("unknown_node", `node ${servingNode} is not in pair ${d.pairId}`);
+    if (!d.needsOperator) return this.reject("not_needed", "the pair does not need an operator");
+    for (const o of d.orders) this.log("order_withdrawn", `operator resolved: ${o.action} ${o.id} dropped`, { actor, node: o.node, data: { orderId: o.id } });
+    d.orders = [];
+    d.plan = null;
+    d.needsOperator = null;
+    d.active = servingNode;
+    d.replaced = servingNode === null ? null : otherNode(d, servingNode);
+    d.holdDownUntil = this.now + d.config.requested.holdDownMs;
+    this.log("resolved", `operator resolved: ${servingNode ?? "no node"} serves (${reason})`, { actor, data: { servingNode } });
+  }
+
+  configure(config: PairConfig, actor: string) {
+    const violations = checkTimings(config);
+    if (violations.length > 0) return this.reject("timing_rule", violations.map((v) => `${v.rule}: ${v.message}`).join("; "));
+    const d = this.d;
+    if (JSON.stringify(config) === JSON.stringify(d.config.requested)) return;
+    const old = agentTimings(d);
+    d.config.requested = { ...config };
+    this.bumpConfig(old, "changed by operator", actor);
+  }
+
+  // ---- visible state -------------------------------------------------------
+
+  /** Records state changes and opens or closes the protection incident. */
+  trackState() {
+    const d = this.d;
+    const next: PairStateName | null = pairState(this.s, this.now);
+    if (next === null || next === d.lastState) return;
+    const prev = d.lastState;
+    d.lastState = next;
+    this.log("state_changed", `${prev} -> ${next}`, { data: { from: prev, to: next } });
+    if (next === "protected" && d.incident) {
+      this.log("protection_restored", `protection restored after incident ${d.incident.id}`, { data: { incident: d.incident.id } });
+      d.incident = null;
+    } else if (next !== "protected" && next !== "maintenance" && d.everProtected && !d.incident) {
+      d.incident = { id: `${d.pairId}:${this.now}`, openedAt: this.now, reason: next };
+      this.log("protection_lost", `protection lost: ${next}`, { data: { incident: d.incident.id, state: next } });
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import {
+  type PairConfig,
+  type Timings,
+  DEFAULT_CONFIG,
+  effectiveStall,
+  leaseMargin,
+  stallMargin,
+} from "../timing.js";
+import type { BeatReport, NodeId, Order, PairStateName, QemuInstance, Role } from "../types.js";
+
+/** A configuration change settles once every node echoed it and one old lease and stall have passed. */
+export interface ConfigState {
+  requested: PairConfig;
+  version: number;
+  /** The primary's reported x-checkpoint-delay (only the primary's value is real). */
+  checkpointDelayMs: number | null;
+  /** While a change settles, the arbiter acts on the safer of these and the new timings. */
+  previous: Timings | null;
+  echoed: NodeId[];
+  /** When the last node echoed the new version. */
+  allEchoedAt: number | null;
+}
+
+/** A takeover waiting for the other node to be fenced or for its last lease + m to pass. */
+export interface Plan {
+  target: NodeId;
+  reason: string;
+  actor: string;
+  since: number;
+}
+
+export interface FenceRecord {
+  /** The fenced QEMU instance; null when the QEMU was already gone. */
+  instance: QemuInstance | null;
+  at: number;
+}
+
+/** What survives an arbiter restart. Steady-state beats never change it. */
+export interface DurableState {
+  pairId: string;
+  createdAt: number;
+  nodeIds: [NodeId, NodeId];
+  roles: Record<Role, NodeId>;
+  epoch: number;
+  config: ConfigState;
+  everProtected: boolean;
+  /** The node that serves or has been ordered to serve. */
+  active: NodeId | null;
+  /** The node that lost to a failover: no lease until the pair is protected again. */
+  replaced: NodeId | null;
+  /** Unresolved orders, at most one per node. */
+  orders: Order[];
+  plan: Plan | null;
+  /** Who was active before the unresolved failover, restored if it is withdrawn. */
+  beforeFailover: { active: NodeId | null; replaced: NodeId | null } | null;
+  fenced: Record<NodeId, FenceRecord | null>;
+  /** Whether each node's last beat showed an armed watchdog no longer than W. */
+  guarded: Record<NodeId, boolean>;
+  needsOperator: { reason: string; since: number } | null;
+  maintenance: { since: number; reason: string | null; actor: string } | null;
+  holdDownUntil: number;
+  lastState: PairStateName;
+  lastDecision: { at: number; rule: string; summary: string } | null;
+  incident: { id: string; openedAt: number; reason: string } | null;
+}
+
+/** What an arbiter instance knows only in memory; the restart rule makes losing it safe. */
+export interface NodeSeen {
+  lastBeatAt: number;
+  report: BeatReport;
+  bootId: string;
+  highSeq: number;
+  /** When the last granted lease ends plus m: past it the node no longer serves on our lease. */
+  leaseDeadline: number | null;
+  /** First report of the current broken-replication streak. */
+  brokenSince: number | null;
+}
+
+export interface VolatileState {
+  restartedAt: number;
+  nodes: Record<NodeId, NodeSeen | undefined>;
+}
+
+export interface ArbiterState {
+  durable: DurableState;
+  volatile: VolatileState;
+}
+
+export interface NewPair {
+  pairId: string;
+  primary: NodeId;
+  secondary: NodeId;
+  config?: Partial<PairConfig>;
+  /** A re-created pair id continues from its tombstone's epoch. */
+  epoch?: number;
+}
+
+export function createPair(p: NewPair, now: number): ArbiterState {
+  const durable: DurableState = {
+    pairId: p.pairId,
+    createdAt: now,
+    nodeIds: [p.primary, p.secondary],
+    roles: { primary: p.primary, secondary: p.secondary },
+    epoch: p.epoch ?? 0,
+    config: {
+      requested: { ...DEFAULT_CONFIG, ...p.config },
+      version: 1,
+      checkpointDelayMs: null,
+      previous: null,
+      echoed: [],
+      allEchoedAt: null,
+    },
+    everProtected: false,
+    active: p.primary,
+    replaced: null,
+    orders: [],
+    plan: null,
+    beforeFailover: null,
+    fenced: { [p.primary]: null, [p.secondary]: null },
+    guarded: { [p.primary]: false, [p.secondary]: false },
+    needsOperator: null,
+    maintenance: null,
+    holdDownUntil: 0,
+    lastState: "awaiting_protection",
+    lastDecision: null,
+    incident: null,
+  };
+  return { durable, volatile: { restartedAt: now, nodes: {} } };
+}
+
+/** An arbiter (re)starting over persisted state: every node counts as granted a lease now. */
+export function restore(durable: DurableState, now: number): ArbiterState {
+  return { durable, volatile: { restartedAt: now, nodes: {} } };
+}
+
+/** The timings agents are told to use. */
+export function agentTimings(d: DurableState): Timings {
+  const c = d.config.requested;
+  return {
+    heartbeatIntervalMs: c.heartbeatIntervalMs,
+    leaseMs: c.leaseMs,
+    replicationStallMs: effectiveStall(c.replicationStallMs, d.config.checkpointDelayMs),
+    failsafe: c.failsafe,
+    fenceLatencyMs: c.fenceLatencyMs,
+    watchdogMs: c.watchdogMs,
+  };
+}
+
+/** The safer of two timings for the arbiter's waits: longer L, S and F, failsafe if either. */
+export function saferTimings(a: Timings, b: Timings): Timings {
+  return {
+    heartbeatIntervalMs: b.heartbeatIntervalMs,
+    leaseMs: Math.max(a.leaseMs, b.leaseMs),
+    replicationStallMs: Math.max(a.replicationStallMs, b.replicationStallMs),
+    failsafe: a.failsafe || b.failsafe,
+    fenceLatencyMs: Math.max(a.fenceLatencyMs, b.fenceLatencyMs),
+    watchdogMs: Math.max(a.watchdogMs, b.watchdogMs),
+  };
+}
+
+/** The timings the arbiter's own waits use: conservative while a change settles. */
+export function arbiterTimings(d: DurableState): Timings {
+  const now = agentTimings(d);
+  return d.config.previous ? saferTimings(d.config.previous, now) : now;
+}
+
+/** When a settling change stops needing the old timings, or null while a node has not echoed it. */
+export function settleAt(d: DurableState): number | null {
+  const prev = d.config.previous;
+  if (!prev || d.config.allEchoedAt === null) return null;
+  const oldLease = prev.leaseMs + leaseMargin(prev);
+  const oldStall = prev.replicationStallMs + stallMargin(prev);
+  return d.config.allEchoedAt + Math.max(oldLease, oldStall);
+}
+
+export function otherNode(d: DurableState, node: NodeId): NodeId {
+  return d.nodeIds[0] === node ? d.nodeIds[1] : d.nodeIds[0];
+}
+
+export function roleOf(d: DurableState, node: NodeId): Role {
+  return d.roles.primary === node ? "primary" : "secondary";
+}

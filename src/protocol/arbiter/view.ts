@@ -1,0 +1,96 @@
+/** What the arbiter can tell about each node and the pair at an instant; no decisions here. */
+import { leaseMargin } from "../timing.js";
+import { type BeatReport, type NodeId, type PairStateName, reportsServing, sameInstance } from "../types.js";
+import { type ArbiterState, type NodeSeen, arbiterTimings, otherNode } from "./state.js";
+
+export function seen(s: ArbiterState, node: NodeId): NodeSeen | undefined {
+  return s.volatile.nodes[node];
+}
+
+/** Fresh: a beat received within L. */
+export function isFresh(s: ArbiterState, node: NodeId, now: number): boolean {
+  const n = seen(s, node);
+  return !!n && now < n.lastBeatAt + arbiterTimings(s.durable).leaseMs;
+}
+
+/** Sick: QEMU gone, or QMP silent for longer than F. A hung QEMU is a sick node. */
+export function reportsSick(r: BeatReport, fenceLatencyMs: number): boolean {
+  if (r.qemu === null) return true;
+  return !r.qmp.ok && (r.qmp.lastOkMsAgo ?? Number.POSITIVE_INFINITY) > fenceLatencyMs;
+}
+
+export function isSick(s: ArbiterState, node: NodeId, now: number): boolean {
+  const n = seen(s, node);
+  return isFresh(s, node, now) && !!n && reportsSick(n.report, arbiterTimings(s.durable).fenceLatencyMs);
+}
+
+/** Past this instant the node no longer serves on any lease this arbiter may have granted. */
+export function leaseDeadline(s: ArbiterState, node: NodeId): number {
+  const t = arbiterTimings(s.durable);
+  const restartBound = s.volatile.restartedAt + t.leaseMs + leaseMargin(t);
+  return Math.max(seen(s, node)?.leaseDeadline ?? Number.NEGATIVE_INFINITY, restartBound);
+}
+
+/** Silent past its lease + m (its lease may be unused: a fresh node refused a lease counts too). */
+export function pastLease(s: ArbiterState, node: NodeId, now: number): boolean {
+  return now >= leaseDeadline(s, node);
+}
+
+/** Dead to the protocol: no fresh beat and past its lease + m. */
+export function isSilent(s: ArbiterState, node: NodeId, now: number): boolean {
+  return !isFresh(s, node, now) && pastLease(s, node, now);
+}
+
+export function isFencedInstance(s: ArbiterState, node: NodeId): boolean {
+  const f = s.durable.fenced[node];
+  const r = seen(s, node)?.report;
+  return !!f && !!r && (f.instance === null ? r.qemu === null : sameInstance(f.instance, r.qemu));
+}
+
+export function pendingOrder(s: ArbiterState, node: NodeId) {
+  return s.durable.orders.find((o) => o.node === node);
+}
+
+export function unresolvedFailover(s: ArbiterState) {
+  return s.durable.orders.find((o) => o.action === "failover");
+}
+
+/** Both nodes fresh and healthy, one COLO primary and one COLO secondary, both replicating. */
+export function protectedRoles(s: ArbiterState, now: number): { primary: NodeId; secondary: NodeId } | null {
+  const [a, b] = s.durable.nodeIds;
+  const ra = seen(s, a)?.report;
+  const rb = seen(s, b)?.report;
+  if (!ra || !rb || !isFresh(s, a, now) || !isFresh(s, b, now)) return null;
+  if (isSick(s, a, now) || isSick(s, b, now)) return null;
+  if (!ra.peer.replicating || !rb.peer.replicating) return null;
+  if (ra.colo?.mode === "primary" && rb.colo?.mode === "secondary") return { primary: a, secondary: b };
+  if (rb.colo?.mode === "primary" && ra.colo?.mode === "secondary") return { primary: b, secondary: a };
+  return null;
+}
+
+/** The protected configuration: the rules 2 and 3 apply only in it. */
+export function inProtectedConfiguration(s: ArbiterState): boolean {
+  const d = s.durable;
+  return d.everProtected && d.replaced === null && d.active === d.roles.primary && d.plan === null;
+}
+
+/** The state an operator sees; null while a restart hides whether nodes are up. */
+export function pairState(s: ArbiterState, now: number): PairStateName | null {
+  const d = s.durable;
+  if (d.maintenance) return "maintenance";
+  if (d.needsOperator) return "needs_operator";
+  if (d.plan || unresolvedFailover(s)) return "failing_over";
+  if (!d.everProtected) return "awaiting_protection";
+  const inRestartGrace = now < s.volatile.restartedAt + arbiterTimings(d).leaseMs;
+  if (inRestartGrace && d.nodeIds.some((n) => !seen(s, n))) return null;
+  const fresh = d.nodeIds.filter((n) => isFresh(s, n, now));
+  if (fresh.length === 0) return "both_down";
+  if (inProtectedConfiguration(s) && protectedRoles(s, now)?.primary === d.active) return "protected";
+  const active = d.active;
+  if (active && fresh.includes(active) && reportsServing(seen(s, active)!.report)) {
+    const other = otherNode(d, active);
+    const standalone = seen(s, active)!.report.colo?.mode === "none";
+    if (standalone) return fresh.includes(other) && other === d.replaced ? "fenced_node_present" : "solo";
+  }
+  return "degraded";
+}

@@ -1,0 +1,115 @@
+/**
+ * Per-pair timings and the rule that makes them safe (docs/protocol.md, "Timings").
+ *
+ * Every duration is in milliseconds. Clocks drift: each clock involved (the
+ * arbiter's, each agent's monotonic clock, each hardware watchdog) runs at a
+ * rate within RHO of real time.
+ */
+
+/** Clock-rate drift bound: each clock runs within 1 % of real time. */
+export const RHO = 0.01;
+
+/** The stall threshold until the primary reports its x-checkpoint-delay. */
+export const DEFAULT_STALL_MS = 5000;
+
+/** Slack added to the primary's x-checkpoint-delay to get a stall threshold. */
+export const CHECKPOINT_DELAY_SLACK_MS = 3000;
+
+export interface PairConfig {
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+  replicationStallMs: number;
+  failsafe: boolean;
+  requireWatchdog: boolean;
+  watchdogMs: number;
+  fenceLatencyMs: number;
+  holdDownMs: number;
+}
+
+export const DEFAULT_CONFIG: PairConfig = {
+  heartbeatIntervalMs: 1000,
+  leaseMs: 3000,
+  replicationStallMs: DEFAULT_STALL_MS,
+  failsafe: true,
+  requireWatchdog: true,
+  watchdogMs: 1000,
+  fenceLatencyMs: 500,
+  holdDownMs: 60_000,
+};
+
+/** The timings both sides act on; `replicationStallMs` is the effective S. */
+export type Timings = Pick<
+  PairConfig,
+  "heartbeatIntervalMs" | "leaseMs" | "replicationStallMs" | "failsafe" | "fenceLatencyMs" | "watchdogMs"
+>;
+
+/** m = 2·rho·L + F: how long past a lease the arbiter waits before it may assume the node stopped serving. */
+export function leaseMargin(t: Pick<Timings, "leaseMs" | "fenceLatencyMs">): number {
+  return Math.ceil(2 * RHO * t.leaseMs + t.fenceLatencyMs);
+}
+
+/**
+ * The margin after a stall threshold. It is m with the drift term taken over the
+ * longer of L and S: a stall of S measured on one clock and waited for on
+ * another drifts by 2·rho·S, which m alone does not cover when S > L.
+ */
+export function stallMargin(t: Pick<Timings, "leaseMs" | "replicationStallMs" | "fenceLatencyMs">): number {
+  return Math.ceil(2 * RHO * Math.max(t.leaseMs, t.replicationStallMs) + t.fenceLatencyMs);
+}
+
+/** The fence bound: a fence not confirmed within it escalates to a kill; it is below F. */
+export function fenceBound(t: Pick<Timings, "fenceLatencyMs">): number {
+  return Math.floor(t.fenceLatencyMs / 2);
+}
+
+/** Effective S: the configured S, or the primary's checkpoint delay plus slack when that is longer. */
+export function effectiveStall(configuredMs: number, checkpointDelayMs: number | null): number {
+  return checkpointDelayMs === null
+    ? configuredMs
+    : Math.max(configuredMs, checkpointDelayMs + CHECKPOINT_DELAY_SLACK_MS);
+}
+
+export type TimingRule =
+  | "heartbeat_interval_min"
+  | "watchdog_whole_seconds"
+  | "fence_latency_positive"
+  | "lease_covers_watchdog"
+  | "stall_covers_heartbeats"
+  | "lease_within_drift";
+
+export interface TimingViolation {
+  rule: TimingRule;
+  message: string;
+}
+
+/** Checks the timing rule; an empty list means the configuration is safe. */
+export function checkTimings(c: PairConfig): TimingViolation[] {
+  const out: TimingViolation[] = [];
+  const m = leaseMargin(c);
+  if (c.heartbeatIntervalMs < 100) {
+    out.push({ rule: "heartbeat_interval_min", message: `heartbeatIntervalMs ${c.heartbeatIntervalMs} is below 100` });
+  }
+  if (c.watchdogMs < 1000 || c.watchdogMs % 1000 !== 0) {
+    out.push({ rule: "watchdog_whole_seconds", message: `watchdogMs ${c.watchdogMs} is not a whole number of seconds (at least 1000)` });
+  }
+  if (c.fenceLatencyMs <= 0) {
+    out.push({ rule: "fence_latency_positive", message: `fenceLatencyMs ${c.fenceLatencyMs} must be positive` });
+  }
+  if (c.leaseMs < c.watchdogMs + m + c.heartbeatIntervalMs) {
+    out.push({
+      rule: "lease_covers_watchdog",
+      message: `leaseMs ${c.leaseMs} < watchdogMs ${c.watchdogMs} + margin ${m} + heartbeatIntervalMs ${c.heartbeatIntervalMs} (L >= W + m + HB)`,
+    });
+  }
+  if (c.replicationStallMs < 2 * c.heartbeatIntervalMs) {
+    out.push({
+      rule: "stall_covers_heartbeats",
+      message: `replicationStallMs ${c.replicationStallMs} < 2 x heartbeatIntervalMs ${c.heartbeatIntervalMs} (S >= 2·HB)`,
+    });
+  }
+  // The margin's F term must also absorb the second-order drift 2·rho²·L/(1-rho²).
+  if (2 * RHO * RHO * c.leaseMs >= c.fenceLatencyMs / 4) {
+    out.push({ rule: "lease_within_drift", message: `leaseMs ${c.leaseMs} is too long for fenceLatencyMs ${c.fenceLatencyMs} at 1 % drift` });
+  }
+  return out;
+}

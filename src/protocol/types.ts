@@ -1,0 +1,91 @@
+/** The protocol's vocabulary, shared by the arbiter, the agent, the API schemas and the simulation. */
+
+export type NodeId = string;
+
+/** COLO roles at the last protection (the roles given at creation are only the first ones). */
+export const ROLES = ["primary", "secondary"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const COLO_MODES = ["primary", "secondary", "none"] as const;
+export type ColoMode = (typeof COLO_MODES)[number];
+
+export const ORDER_ACTIONS = ["failover", "fence"] as const;
+export type OrderAction = (typeof ORDER_ACTIONS)[number];
+
+/** issued → running → ok | failed; a failover whose node vanished before a result is unknown. */
+export const ORDER_STATES = ["issued", "running", "ok", "failed", "unknown", "withdrawn"] as const;
+export type OrderState = (typeof ORDER_STATES)[number];
+
+export const ACK_STATES = ["running", "ok", "failed"] as const;
+export type AckState = (typeof ACK_STATES)[number];
+
+/** One QEMU process: a fence binds to it, not to the host. */
+export interface QemuInstance {
+  pid: number;
+  startedAt: number;
+}
+
+export function sameInstance(a: QemuInstance | null | undefined, b: QemuInstance | null | undefined): boolean {
+  return !!a && !!b && a.pid === b.pid && a.startedAt === b.startedAt;
+}
+
+export interface Ack {
+  orderId: string;
+  state: AckState;
+  step?: string;
+  error?: string;
+}
+
+/** What an agent reports in each heartbeat (the body of POST /v1/pairs/:pairId/heartbeat). */
+export interface BeatReport {
+  nodeId: NodeId;
+  bootId: string;
+  seq: number;
+  /** Highest order epoch this agent executed. */
+  epoch: number;
+  /** The last configuration version the agent applied. */
+  configVersion: number;
+  qmp: { ok: boolean; lastOkMsAgo?: number };
+  colo: { mode: ColoMode; lastMode?: ColoMode; reason?: string } | null;
+  vm: { running: boolean; status: string } | null;
+  qemu: QemuInstance | null;
+  peer: { replicating: boolean; lastCheckpointMsAgo?: number };
+  checkpointDelayMs?: number;
+  watchdog: { armed: boolean; timeoutMs?: number };
+  ack?: Ack;
+}
+
+export interface Order {
+  id: string;
+  node: NodeId;
+  action: OrderAction;
+  epoch: number;
+  state: OrderState;
+  reason: string;
+  issuedAt: number;
+  /** Set once a response has carried the order: from then on it is never withdrawn. */
+  delivered: boolean;
+  /** For a fence: the QEMU instance it is meant for, when known. */
+  instance: QemuInstance | null;
+  step?: string;
+  error?: string;
+}
+
+/** The states an operator sees (docs/protocol.md, "States"). */
+export const PAIR_STATES = [
+  "awaiting_protection",
+  "protected",
+  "degraded",
+  "failing_over",
+  "solo",
+  "fenced_node_present",
+  "both_down",
+  "maintenance",
+  "needs_operator",
+] as const;
+export type PairStateName = (typeof PAIR_STATES)[number];
+
+/** A node serves when its VM runs and it is not a COLO secondary. */
+export function reportsServing(r: Pick<BeatReport, "vm" | "colo"> | null): boolean {
+  return !!r?.vm?.running && r.colo?.mode !== "secondary";
+}
