@@ -1,0 +1,85 @@
+/**
+ * The arbiter in the simulation: decide() and nextDeadline() exactly as the Durable Object uses
+ * them, with one alarm re-armed only when the next deadline moves earlier or the alarm fires,
+ * a clock of its own rate, and restarts that lose everything but the durable state.
+ */
+import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../../src/protocol/arbiter/decide.js";
+import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
+import { type ArbiterState, createPair, restore } from "../../src/protocol/arbiter/state.js";
+import type { PairConfig } from "../../src/protocol/timing.js";
+import type { BeatReport } from "../../src/protocol/types.js";
+import type { World } from "./world.js";
+
+export class ArbiterModel {
+  state: ArbiterState;
+  up = true;
+  restartedAt = 0;
+  #alarmAt: number | null = null;
+  #alarmToken = 0;
+  #offset: number;
+
+  constructor(
+    readonly world: World,
+    config: PairConfig,
+    readonly rate: number,
+  ) {
+    this.#offset = 1_700_000_000_000;
+    this.state = createPair({ pairId: "p", primary: "a", secondary: "b", config }, this.now());
+    this.#rearm();
+  }
+
+  now(): number {
+    return this.#offset + this.world.now * this.rate;
+  }
+
+  receive(report: BeatReport, reply: (r: BeatReply) => void) {
+    if (!this.up) return;
+    const out = this.#apply({ type: "beat", report });
+    if (out.reply) reply(out.reply);
+  }
+
+  operator(event: ArbiterEvent): Outcome | null {
+    if (!this.up) return null;
+    const out = this.#apply(event);
+    if (out.rejection) this.world.log("operator", `${event.type} refused: ${out.rejection.code}`);
+    return out;
+  }
+
+  #apply(event: ArbiterEvent): Outcome {
+    const out = decide(this.state, event, this.now());
+    this.state = out.state;
+    for (const e of out.events) {
+      if (e.type === "order_issued" || e.type === "state_changed" || e.type === "needs_operator" || e.type === "order_withdrawn" || e.type === "failover_outcome_unknown" || e.type === "decision") {
+        this.world.log("arbiter", `${e.type}: ${e.message} [epoch ${e.epoch}]`);
+      }
+    }
+    this.#rearm();
+    return out;
+  }
+
+  #rearm() {
+    const at = nextDeadline(this.state, this.now());
+    if (at === null || (this.#alarmAt !== null && at >= this.#alarmAt)) return;
+    this.#alarmAt = at;
+    const token = ++this.#alarmToken;
+    this.world.sched.after((at - this.now()) / this.rate + 0.001, () => {
+      if (token !== this.#alarmToken || !this.up) return;
+      this.#alarmAt = null;
+      this.#apply({ type: "tick" });
+    });
+  }
+
+  /** Eviction or deploy: memory is lost; the durable state comes back after `downMs`. */
+  restart(downMs: number) {
+    this.up = false;
+    this.#alarmAt = null;
+    this.#alarmToken++;
+    this.world.log("arbiter", `restarting (down ${Math.round(downMs)} ms)`);
+    this.world.sched.after(downMs, () => {
+      this.state = restore(this.state.durable, this.now());
+      this.restartedAt = this.world.now;
+      this.up = true;
+      this.#rearm();
+    });
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * QEMU modelled adversarially, as ../shared/qemu-colo.md describes it: checkpoints are STOP/RESUME
+ * pairs that end with an unconditional vm_start (undoing a `stop`); a checkpoint completes on the
+ * primary only after the secondary loaded it, and its acknowledgement may be very late; a
+ * checkpoint to a dead or hung peer fails with COLO_EXIT or hangs forever; a dead primary may or
+ * may not give the secondary a COLO_EXIT; a hung peer gives nothing; a failover on one side never
+ * stops the other; a hung QEMU runs its vCPUs on thaw before it reads queued QMP commands.
+ */
+import type { ColoMode, QemuInstance } from "../../src/protocol/types.js";
+import { type Host, Proc, type World } from "./world.js";
+
+export interface QmpEvent {
+  event: "STOP" | "RESUME" | "COLO_EXIT";
+  /** When QEMU emitted it, on the host's monotonic clock (QMP events carry their timestamp). */
+  at: number;
+  data?: { mode: ColoMode; reason: string };
+}
+
+export type QmpCommand =
+  | "yank"
+  | "stop"
+  | "cont"
+  | "query-status"
+  | "query-colo-status"
+  | "x-colo-lost-heartbeat"
+  | "nbd-server-stop"
+  | "x-blockdev-change"
+  | "drive_del"
+  | "object-del";
+
+export type QmpResult = { ok: true; value?: unknown } | { ok: false; error: string };
+
+export const COLO_NOT_ENABLED = "The feature 'colo' is not enabled";
+
+let nextPid = 1000;
+
+export class QemuModel extends Proc {
+  readonly instance: QemuInstance;
+  running: boolean;
+  status: "running" | "paused" | "inmigrate" | "colo";
+  mode: ColoMode = "none";
+  lastMode: ColoMode = "none";
+  reason = "none";
+  streamOk = false;
+  session = 0;
+  #ckpt: { id: number; giveUp: "undecided" | "hang" | "late-exit" } | null = null;
+  #ckptSeq = 0;
+  listener: ((e: QmpEvent) => void) | null = null;
+
+  constructor(
+    world: World,
+    host: Host,
+    readonly peer: () => QemuModel | null,
+    opts: { running: boolean; status: QemuModel["status"] },
+  ) {
+    super(world, host);
+    this.instance = { pid: nextPid++, startedAt: Math.round(world.now) };
+    this.running = opts.running;
+    this.status = opts.status;
+  }
+
+  /** Serving: VM running, not frozen, not a COLO secondary (the split-brain check counts these). */
+  get serving(): boolean {
+    return this.alive && !this.frozen && this.running && this.mode !== "secondary";
+  }
+
+  label(): string {
+    return `${this.host.id}/qemu${this.instance.pid}`;
+  }
+
+  emit(event: QmpEvent["event"], data?: QmpEvent["data"]) {
+    const e: QmpEvent = { event, at: this.host.mono(), ...(data ? { data } : {}) };
+    const l = this.listener;
+    if (l) this.world.sched.after(this.world.rng.between(0.2, 3), () => l(e));
+  }
+
+  // ---- COLO replication --------------------------------------------------
+
+  enterColo(mode: "primary" | "secondary", session: number) {
+    this.mode = mode;
+    this.reason = "none";
+    this.streamOk = true;
+    this.session = session;
+    this.running = true;
+    this.status = "running";
+    if (mode === "primary") this.#scheduleCheckpoint();
+  }
+
+  get #delay(): number {
+    return this.world.opts.checkpointDelayMs;
+  }
+
+  #scheduleCheckpoint() {
+    this.after(this.#delay, () => this.#beginCheckpoint());
+  }
+
+  #beginCheckpoint() {
+    if (this.mode !== "primary" || !this.streamOk || this.#ckpt) return;
+    const id = ++this.#ckptSeq;
+    this.#ckpt = { id, giveUp: "undecided" };
+    this.running = false;
+    this.status = "colo";
+    this.emit("STOP");
+    const session = this.session;
+    this.world.send(`${this.host.id}=>${this.#peerHostId()}`, () => this.peer()?.receiveCheckpoint(session, id));
+    this.after(this.#delay / 2, () => this.#watchCheckpoint(id));
+  }
+
+  #peerHostId(): string {
+    return this.host.id === "a" ? "b" : "a";
+  }
+
+  /** What the primary's side of the stream sees while it waits for an acknowledgement. */
+  #watchCheckpoint(id: number) {
+    const c = this.#ckpt;
+    if (!c || c.id !== id || !this.streamOk) return;
+    const p = this.peer();
+    const w = this.world;
+    const there = `${this.host.id}=>${this.#peerHostId()}` as const;
+    const back = `${this.#peerHostId()}=>${this.host.id}` as const;
+    const linksUp = w.linkUp(there) && w.linkUp(back);
+    const peerHostUp = !!p && p.host.up;
+    const peerGone = !p || !p.alive || p.session !== this.session || !p.streamOk || p.mode !== "secondary";
+    if (linksUp && peerHostUp && peerGone) {
+      // The peer's end of the connection is closed: a reset arrives at once.
+      this.#breakStream();
+      return;
+    }
+    if (!linksUp || !peerHostUp) {
+      if (c.giveUp === "undecided") c.giveUp = w.rng.chance(0.5) ? "hang" : "late-exit";
+      if (c.giveUp === "late-exit") {
+        this.after(w.rng.between(this.#delay, 3 * this.#delay), () => {
+          if (this.#ckpt?.id === id) this.#breakStream();
+        });
+        return;
+      }
+    }
+    // Healthy but slow, or a hung peer (which gives nothing): keep waiting.
+    this.after(this.#delay / 2, () => this.#watchCheckpoint(id));
+  }
+
+  receiveCheckpoint(session: number, id: number) {
+    this.run(() => {
+      if (session !== this.session || !this.streamOk || this.mode !== "secondary") return;
+      this.running = false;
+      this.emit("STOP");
+      this.after(this.world.rng.between(20, 120), () => {
+        if (session !== this.session || !this.streamOk || this.mode !== "secondary") return;
+        this.running = true;
+        this.emit("RESUME");
+        this.world.send(`${this.host.id}=>${this.#peerHostId()}`, () => this.peer()?.receiveAck(session, id));
+      });
+    });
+  }
+
+  receiveAck(session: number, id: number) {
+    this.run(() => {
+      if (session !== this.session || this.#ckpt?.id !== id || !this.streamOk) return;
+      this.#ckpt = null;
+      // colo.c ends every checkpoint with an unconditional vm_start(): a `stop` does not hold.
+      this.running = true;
+      this.status = "running";
+      this.emit("RESUME");
+      this.#scheduleCheckpoint();
+    });
+  }
+
+  /**
+   * The stream breaks: nothing can complete a checkpoint any more. A checkpoint under way is
+   * aborted, which may restart the VM; COLO_EXIT (reason error) follows within half a second.
+   * The mode does not change: only x-colo-lost-heartbeat changes it.
+   */
+  #breakStream() {
+    if (!this.streamOk) return;
+    this.streamOk = false;
+    const aborted = this.#ckpt !== null;
+    this.#ckpt = null;
+    const mode = this.mode;
+    this.after(this.world.rng.between(5, 400), () => {
+      if (aborted && this.world.rng.chance(0.5)) {
+        this.running = true;
+        this.status = "running";
+        this.emit("RESUME");
+      }
+      this.emit("COLO_EXIT", { mode, reason: "error" });
+    });
+  }
+
+  #tellPeer() {
+    const p = this.peer();
+    const session = this.session;
+    if (p) this.world.send(`${this.host.id}=>${this.#peerHostId()}`, () => p.peerBroke(session));
+  }
+
+  /** The other end broke the stream (yank, failover or death with a reset). */
+  peerBroke(session: number) {
+    this.run(() => {
+      if (session === this.session) this.#breakStream();
+    });
+  }
+
+  /** The process is gone: a dead primary may or may not give the secondary a COLO_EXIT. */
+  die(resetChance: number) {
+    if (!this.alive) return;
+    this.kill();
+    this.listener = null;
+    if (this.streamOk && this.world.rng.chance(resetChance)) this.#tellPeer();
+  }
+
+  /** A frozen QEMU thaws: its vCPUs run at once, queued QMP commands are read a little later. */
+  override thaw() {
+    this.hung = false;
+    this.world.sched.after(this.world.rng.between(5, 60), () => super.thaw());
+  }
+
+  // ---- QMP ------------------------------------------------------------------
+
+  /** A QMP command: answered after a short latency unless QEMU is frozen (then later) or dead (never). */
+  call(cmd: QmpCommand, reply: (r: QmpResult) => void) {
+    const gen = this.gen;
+    this.world.sched.after(this.world.rng.between(0.3, 3), () =>
+      this.run(() => {
+        const r = this.#exec(cmd);
+        this.world.sched.after(this.world.rng.between(0.2, 2), () => reply(r));
+      }, gen),
+    );
+  }
+
+  #exec(cmd: QmpCommand): QmpResult {
+    switch (cmd) {
+      case "yank":
+        if (this.streamOk) {
+          this.#tellPeer();
+          this.#breakStream();
+        }
+        return { ok: true };
+      case "stop":
+        if (this.#ckpt) return { ok: true }; // a no-op in the middle of a checkpoint
+        if (this.running) {
+          this.running = false;
+          this.status = "paused";
+          this.emit("STOP");
+        }
+        return { ok: true };
+      case "cont":
+        if (this.status === "inmigrate") return { ok: true };
+        if (!this.running) {
+          this.running = true;
+          this.status = "running";
+          this.emit("RESUME");
+        }
+        return { ok: true };
+      case "query-status":
+        return { ok: true, value: { running: this.running, status: this.status } };
+      case "query-colo-status":
+        return { ok: true, value: { mode: this.mode, lastMode: this.lastMode, reason: this.reason } };
+      case "x-colo-lost-heartbeat": {
+        if (this.mode === "none") return { ok: false, error: COLO_NOT_ENABLED };
+        const role = this.mode;
+        this.after(this.world.rng.between(1, 10), () => {
+          if (this.mode === "none") return;
+          this.lastMode = role;
+          this.mode = "none";
+          this.reason = "request";
+          if (this.streamOk) this.#tellPeer();
+          this.streamOk = false;
+          this.#ckpt = null;
+          if (this.status === "colo") this.status = "paused";
+          // QEMU reports "error" even for a requested failover on the primary.
+          this.emit("COLO_EXIT", { mode: role, reason: role === "primary" ? "error" : "request" });
+        });
+        return { ok: true, value: {} };
+      }
+      default:
+        return { ok: true };
+    }
+  }
+}
