@@ -12,19 +12,8 @@ import {
   restartedTracker,
   track,
 } from "../../src/protocol/agent/replication-view.js";
-import {
-  type Cover,
-  type KeptState,
-  NOTHING_KEPT,
-  couldServe,
-  failoverNotBefore,
-  fenceOverdue,
-  isNewOrder,
-  mayPetWatchdog,
-  mustFence,
-  nextFenceCheck,
-  startingLease,
-} from "../../src/protocol/agent/serving-rules.js";
+import * as servingRules from "../../src/protocol/agent/serving-rules.js";
+import { type Cover, type KeptState, NOTHING_KEPT, couldServe, failoverNotBefore, fenceOverdue, isNewOrder, nextFenceCheck, startingLease } from "../../src/protocol/agent/serving-rules.js";
 import { type Timings, fenceBound } from "../../src/protocol/timing.js";
 import { type Ack, type BeatReport, type ColoMode, type QemuInstance, sameInstance } from "../../src/protocol/types.js";
 import type { ArbiterModel } from "./arbiter-model.js";
@@ -48,6 +37,13 @@ interface FenceRun {
 }
 
 const QMP_TIMEOUT = 3000;
+
+/** The two rules a test may replace to show that the simulation catches a broken agent. */
+export interface AgentRules {
+  mustFence: typeof servingRules.mustFence;
+  mayPetWatchdog: typeof servingRules.mayPetWatchdog;
+}
+export const REAL_RULES: AgentRules = { mustFence: servingRules.mustFence, mayPetWatchdog: servingRules.mayPetWatchdog };
 let bootSeq = 0;
 
 export class AgentModel extends Proc {
@@ -73,6 +69,7 @@ export class AgentModel extends Proc {
     readonly qemu: () => QemuModel | null,
     readonly arbiter: ArbiterModel,
     initial: Timings,
+    readonly rules: AgentRules = REAL_RULES,
   ) {
     super(world, host);
     this.timings = initial;
@@ -90,10 +87,13 @@ export class AgentModel extends Proc {
     this.world.log(`agent-${this.id}`, what);
   }
 
+  /** A process started on a frozen host starts when the host thaws. */
   start() {
-    if (this.host.guarded) this.#pet(true);
-    this.#beat();
-    this.#evaluate();
+    this.run(() => {
+      if (this.host.guarded) this.#pet(true);
+      this.#beat();
+      this.#evaluate();
+    });
   }
 
   // ---- QEMU knowledge --------------------------------------------------------
@@ -159,9 +159,17 @@ export class AgentModel extends Proc {
     return { leaseUntil: this.#leaseUntil, view: replicationView(this.#tracker, now, this.timings.replicationStallMs), timings: this.timings };
   }
 
+  /** The pidfile's QEMU instance, whatever QMP says. */
+  #instance(): QemuInstance | null {
+    const q = this.qemu();
+    return q?.alive ? q.instance : null;
+  }
+
+  /** A QEMU that never answered this agent may be in any state: it could serve. */
   #serving(): boolean {
-    const k = this.#known;
-    return couldServe({ instance: k?.instance ?? null, mode: k?.mode ?? null, status: k?.status ?? null }, this.#kept.fenced);
+    const instance = this.#instance();
+    const k = sameInstance(this.#known?.instance, instance) ? this.#known : null;
+    return couldServe({ instance, mode: k?.mode ?? null, status: k?.status ?? null }, this.#kept.fenced);
   }
 
   #evaluate() {
@@ -169,10 +177,10 @@ export class AgentModel extends Proc {
     const now = this.host.mono();
     const cover = this.#cover(now);
     const serving = this.#serving();
-    if (mustFence(serving, cover, now) && !this.#fence) this.#startFence("cover ending", null);
+    if (this.rules.mustFence(serving, cover, now) && !this.#fence) this.#startFence("cover ending", null);
     const f = this.#fence;
     const overdue = !!f && !f.confirmed && fenceOverdue(f.startedAt, now, this.timings);
-    if (this.host.guarded && mayPetWatchdog(serving, cover, now, overdue)) this.#pet(false);
+    if (this.host.guarded && this.rules.mayPetWatchdog(serving, cover, now, overdue)) this.#pet(false);
     // Re-check at the fence instant, and often enough to pet a watchdog of W.
     const fenceAt = nextFenceCheck(cover);
     // (A hair past the fence instant, so that rounding cannot land the check just before it.)
@@ -215,7 +223,9 @@ export class AgentModel extends Proc {
   #report(seq: number, now: number): BeatReport {
     const k = this.#known;
     const view = replicationView(this.#tracker, now, this.timings.replicationStallMs);
-    const qemuUp = !!this.#attached?.alive;
+    // The QEMU instance comes from its pidfile, so a QEMU that does not answer QMP is not taken for gone.
+    const instance = this.#instance();
+    const qemuUp = instance !== null && sameInstance(instance, k?.instance);
     const r: BeatReport = {
       nodeId: this.id,
       bootId: this.bootId,
@@ -225,7 +235,7 @@ export class AgentModel extends Proc {
       qmp: { ok: qemuUp && this.#lastOkAt === now, ...(this.#lastOkAt !== null ? { lastOkMsAgo: now - this.#lastOkAt } : {}) },
       colo: k && qemuUp ? { mode: k.mode, lastMode: k.lastMode, reason: k.reason } : null,
       vm: k && qemuUp ? { running: k.running, status: k.status } : null,
-      qemu: k && qemuUp ? k.instance : null,
+      qemu: instance,
       peer: { replicating: view.healthy, ...(view.lastCheckpointMsAgo !== null ? { lastCheckpointMsAgo: view.lastCheckpointMsAgo } : {}) },
       watchdog: this.host.guarded ? { armed: true, timeoutMs: this.timings.watchdogMs } : { armed: false },
     };
@@ -279,7 +289,7 @@ export class AgentModel extends Proc {
       this.#fence.orderId ??= orderId;
       return;
     }
-    const instance = this.#known?.instance ?? null;
+    const instance = this.#instance();
     if (this.#fence?.confirmed && sameInstance(this.#fence.instance, instance)) {
       if (orderId) this.#finish(orderId, "ok");
       return;

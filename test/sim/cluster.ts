@@ -3,7 +3,7 @@
  * schedule applied to them. After every event the split-brain check counts serving nodes.
  */
 import { agentTimings } from "../../src/protocol/arbiter/state.js";
-import { AgentModel } from "./agent-model.js";
+import { AgentModel, type AgentRules, REAL_RULES } from "./agent-model.js";
 import { ArbiterModel } from "./arbiter-model.js";
 import { QemuModel } from "./qemu-model.js";
 import type { Fault, NodeName, Schedule } from "./schedule.js";
@@ -20,7 +20,10 @@ export class Cluster {
   readonly agents: Record<NodeName, AgentModel | null> = { a: null, b: null };
   #session = 0;
 
-  constructor(readonly schedule: Schedule) {
+  constructor(
+    readonly schedule: Schedule,
+    readonly agentRules: AgentRules = REAL_RULES,
+  ) {
     const w = (this.world = new World({ seed: schedule.seed, config: schedule.config, checkpointDelayMs: schedule.checkpointDelayMs }));
     const [ra, ha, hb, wa, wb] = schedule.rates;
     this.hosts = {
@@ -58,7 +61,7 @@ export class Cluster {
   }
 
   #startAgent(n: NodeName) {
-    const a = new AgentModel(this.world, this.hosts[n], () => this.qemus[n], this.arbiter, agentTimings(this.arbiter.state.durable));
+    const a = new AgentModel(this.world, this.hosts[n], () => this.qemus[n], this.arbiter, agentTimings(this.arbiter.state.durable), this.agentRules);
     this.agents[n] = a;
     a.start();
   }
@@ -163,6 +166,14 @@ export class Cluster {
         log(`cut ${f.links.join(" ")} for ${f.forMs} ms`);
         for (const l of f.links) w.link(l).cutUntil = Math.max(w.link(l).cutUntil, w.now + f.forMs);
         return;
+      case "isolate": {
+        // A partition that leaves one node alone: no arbiter, no peer.
+        const n = f.node;
+        const ls = [`${n}->arb`, `arb->${n}`, `${n}=>${other(n)}`, `${other(n)}=>${n}`];
+        log(`isolate ${n} for ${f.forMs} ms`);
+        for (const l of ls) w.link(l).cutUntil = Math.max(w.link(l).cutUntil, w.now + f.forMs);
+        return;
+      }
       case "slow":
         log(`slow ${f.links.join(" ")} by up to ${f.extraMs} ms for ${f.forMs} ms`);
         for (const l of f.links) Object.assign(w.link(l), { slowUntil: w.now + f.forMs, slowExtra: f.extraMs });

@@ -2,6 +2,7 @@
 import fc from "fast-check";
 import { agentTimings } from "../../src/protocol/arbiter/state.js";
 import { standaloneBound, takeoverBound } from "../../src/protocol/bounds.js";
+import type { AgentRules } from "./agent-model.js";
 import { Cluster } from "./cluster.js";
 import { type NodeName, type Schedule, configArb, scheduleArb } from "./schedule.js";
 
@@ -11,8 +12,8 @@ export interface SafetyResult {
   events: number;
 }
 
-export function runSafety(schedule: Schedule): SafetyResult {
-  const c = new Cluster(schedule);
+export function runSafety(schedule: Schedule, rules?: AgentRules): SafetyResult {
+  const c = new Cluster(schedule, rules);
   c.run();
   return { violation: c.world.violation, trace: c.world.trace.text(), events: c.world.sched.processed };
 }

@@ -14,6 +14,7 @@ export type Fault =
   | { at: number; kind: "hang"; node: NodeName; what: "node" | "agent" | "qemu"; forMs: number }
   | { at: number; kind: "arbiter_restart"; downMs: number }
   | { at: number; kind: "partition"; links: LinkId[]; forMs: number }
+  | { at: number; kind: "isolate"; node: NodeName; forMs: number }
   | { at: number; kind: "slow"; links: LinkId[]; forMs: number; extraMs: number }
   | { at: number; kind: "loss"; links: LinkId[]; forMs: number; rate: number }
   | { at: number; kind: "switchover"; node: NodeName }
@@ -81,6 +82,7 @@ function faultArb(durationMs: number): fc.Arbitrary<Fault> {
     { weight: 3, arbitrary: fc.record({ at, kind: fc.constant("hang" as const), node, what: fc.constantFrom("node" as const, "agent" as const, "qemu" as const), forMs: fc.integer({ min: 100, max: 15_000 }) }) },
     { weight: 2, arbitrary: fc.record({ at, kind: fc.constant("arbiter_restart" as const), downMs: fc.integer({ min: 0, max: 5000 }) }) },
     { weight: 4, arbitrary: fc.record({ at, kind: fc.constant("partition" as const), links, forMs: fc.integer({ min: 100, max: 20_000 }) }) },
+    { weight: 3, arbitrary: fc.record({ at, kind: fc.constant("isolate" as const), node, forMs: fc.integer({ min: 1000, max: 30_000 }) }) },
     { weight: 2, arbitrary: fc.record({ at, kind: fc.constant("slow" as const), links, forMs: fc.integer({ min: 500, max: 20_000 }), extraMs: fc.integer({ min: 100, max: 6000 }) }) },
     { weight: 2, arbitrary: fc.record({ at, kind: fc.constant("loss" as const), links, forMs: fc.integer({ min: 500, max: 20_000 }), rate: fc.double({ min: 0.1, max: 0.9, noNaN: true }) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("switchover" as const), node }) },

@@ -1,0 +1,213 @@
+import { describe, expect, it } from "vitest";
+import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
+import { leaseDeadline } from "../../src/protocol/arbiter/view.js";
+import { DEFAULT_CONFIG, leaseMargin, stallMargin } from "../../src/protocol/timing.js";
+import { Harness, T0, ordersOf } from "./harness.js";
+
+const L = DEFAULT_CONFIG.leaseMs;
+const m = leaseMargin(DEFAULT_CONFIG);
+
+describe("awaiting protection", () => {
+  it("issues no orders and opens no incident until the pair was once protected", () => {
+    const h = new Harness();
+    const outs = h.run(20_000, { p: { replicating: false }, s: null });
+    expect(ordersOf(outs)).toEqual([]);
+    expect(h.s.durable.lastState).toBe("awaiting_protection");
+    expect(h.s.durable.incident).toBeNull();
+  });
+
+  it("takes the roles QEMU reports when it first sees both nodes replicating", () => {
+    const h = new Harness();
+    h.run(2000, { p: { mode: "secondary" }, s: { mode: "primary" } });
+    expect(h.s.durable.roles).toEqual({ primary: "s", secondary: "p" });
+    expect(h.s.durable.lastState).toBe("protected");
+  });
+});
+
+describe("steady state", () => {
+  it("leaves the durable state untouched by a steady-state beat", () => {
+    const h = new Harness();
+    h.protect();
+    const before = JSON.stringify(h.s.durable);
+    h.run(10_000, { p: {}, s: {} });
+    expect(JSON.stringify(h.s.durable)).toBe(before);
+  });
+
+  it("grants a lease of L to each fresh beat, and none to a stale or duplicate seq", () => {
+    const h = new Harness();
+    const r = h.report("p");
+    expect(h.apply({ type: "beat", report: r }).reply?.lease).toEqual({ granted: true, ms: L });
+    expect(h.apply({ type: "beat", report: r }).reply?.lease.granted).toBe(false);
+    // A new agent process starts its seq again.
+    expect(h.apply({ type: "beat", report: { ...r, bootId: "new", seq: 1 } }).reply?.lease.granted).toBe(true);
+  });
+});
+
+describe("rule 3: take over", () => {
+  it("with failsafe off, orders the secondary no sooner than the primary's lease + m", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    const lastPrimaryBeat = h.now;
+    const outs = h.run(8000, { p: null, s: { replicating: false } }, 100);
+    const order = ordersOf(outs).find((o) => o.action === "failover");
+    expect(order?.node).toBe("s");
+    const issuedAt = order!.issuedAt;
+    expect(issuedAt).toBeGreaterThanOrEqual(lastPrimaryBeat + L + m);
+    expect(issuedAt).toBeLessThan(lastPrimaryBeat + L + m + 200);
+    expect(order!.epoch).toBe(1);
+    expect(h.s.durable.lastState).toBe("failing_over");
+  });
+
+  it("with failsafe on, also waits S + m after the first broken report", () => {
+    const h = new Harness({ failsafe: true });
+    h.protect();
+    const firstBroken = h.now + 100;
+    const outs = h.run(12_000, { p: null, s: { replicating: false } }, 100);
+    const order = ordersOf(outs).find((o) => o.action === "failover")!;
+    const t = DEFAULT_CONFIG;
+    expect(order.issuedAt).toBeGreaterThanOrEqual(firstBroken + t.replicationStallMs + stallMargin(t));
+  });
+
+  it("a later working report ends the broken streak", () => {
+    const h = new Harness({ failsafe: true });
+    h.protect();
+    h.run(4000, { p: null, s: { replicating: false } }, 100);
+    h.beat("s", { replicating: true });
+    const outs = h.run(4000, { p: null, s: { replicating: false } }, 100);
+    expect(ordersOf(outs)).toEqual([]);
+  });
+
+  it("repeats the order in every response until it is acknowledged, then the pair is solo", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    const order = ordersOf(h.run(8000, { p: null, s: { replicating: false } }, 100)).find((o) => o.action === "failover")!;
+    expect(h.beat("s", { replicating: false }).reply?.order?.id).toBe(order.id);
+    expect(h.beat("s", { replicating: false, ack: { orderId: order.id, state: "running" } }).reply?.order?.id).toBe(order.id);
+    const done = h.beat("s", { mode: "none", replicating: false, ack: { orderId: order.id, state: "ok" } });
+    expect(done.reply?.order).toBeNull();
+    expect(done.reply?.lease.granted).toBe(true);
+    expect(h.s.durable.active).toBe("s");
+    expect(h.s.durable.lastState).toBe("solo");
+    // The old primary comes back serving: it is fenced and gets no lease.
+    const back = h.beat("p", { replicating: false });
+    expect(back.reply?.lease.granted).toBe(false);
+    expect(back.reply?.order?.action).toBe("fence");
+  });
+
+  it("fences a fresh but sick primary first, and orders the secondary once the fence is confirmed", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    const sick = { qmp: { ok: false, lastOkMsAgo: 5000 }, replicating: false } as const;
+    const outs = h.run(3000, { p: sick, s: { replicating: false } }, 100);
+    const fence = ordersOf(outs).find((o) => o.action === "fence")!;
+    expect(fence.node).toBe("p");
+    expect(ordersOf(outs).some((o) => o.action === "failover")).toBe(false);
+    expect(h.beat("p", sick).reply?.lease.granted).toBe(false);
+    h.beat("p", { ...sick, ack: { orderId: fence.id, state: "ok" } });
+    const next = h.beat("s", { replicating: false });
+    expect(next.reply?.order?.action).toBe("failover");
+    expect(next.reply?.order?.peerFenced).toBe(true);
+  });
+});
+
+describe("rule 2: keep the primary", () => {
+  it("with both alive and replication broken, orders exactly one failover: to the primary", () => {
+    const h = new Harness();
+    h.protect();
+    const outs = h.run(3000, { p: { replicating: false }, s: { replicating: false } }, 100);
+    const orders = ordersOf(outs);
+    expect(orders.filter((o) => o.action === "failover").map((o) => o.node)).toEqual(["p"]);
+    expect(orders.filter((o) => o.action === "fence").map((o) => o.node)).toEqual(["s"]);
+  });
+});
+
+describe("rule 4: guard", () => {
+  it("puts the pair in needs_operator instead of taking over from a silent unguarded primary", () => {
+    const h = new Harness({ failsafe: false });
+    h.run(2000, { p: { watchdog: { armed: false } }, s: {} });
+    const outs = h.run(10_000, { p: null, s: { replicating: false } }, 100);
+    expect(ordersOf(outs)).toEqual([]);
+    expect(h.s.durable.lastState).toBe("needs_operator");
+  });
+});
+
+describe("arbiter restart", () => {
+  it("treats every node as granted a lease at the restart instant and keeps repeating persisted orders", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.run(1000, { p: null, s: {} }, 100);
+    h.restart();
+    const restartedAt = h.now;
+    expect(leaseDeadline(h.s, "p")).toBe(restartedAt + L + m);
+    const outs = h.run(8000, { p: null, s: { replicating: false } }, 100);
+    const order = ordersOf(outs).find((o) => o.action === "failover")!;
+    expect(order.issuedAt).toBeGreaterThanOrEqual(restartedAt + L + m);
+    h.restart();
+    expect(h.beat("s", { replicating: false }).reply?.order?.id).toBe(order.id);
+  });
+
+  it("marks a delivered failover whose node vanished as unknown and pages an operator", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.run(8000, { p: null, s: { replicating: false } }, 100);
+    expect(h.s.durable.orders[0]?.delivered).toBe(true);
+    h.run(10_000, { p: null, s: null });
+    expect(h.s.durable.needsOperator?.reason).toMatch(/unknown/);
+  });
+});
+
+describe("operator actions", () => {
+  it("refuses a second failover while one is unresolved, naming the rule", () => {
+    const h = new Harness();
+    h.protect();
+    expect(h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" }).rejection).toBeNull();
+    expect(h.apply({ type: "failover", target: "p", reason: "again", actor: "ops" }).rejection?.code).toBe("order_unresolved");
+  });
+
+  it("a switchover fences the primary before the secondary is ordered", () => {
+    const h = new Harness();
+    h.protect();
+    const out = h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });
+    expect(out.issued.map((o) => [o.action, o.node])).toEqual([["fence", "p"]]);
+  });
+
+  it("refuses a configuration that breaks the timing rule and names the rule", () => {
+    const h = new Harness();
+    const out = h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, leaseMs: 1500 }, actor: "ops" });
+    expect(out.rejection?.code).toBe("timing_rule");
+    expect(out.rejection?.message).toMatch(/lease_covers_watchdog/);
+  });
+
+  it("keeps the longer lease for its waits until every node echoed a shorter one", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, failsafe: false, leaseMs: 2600 }, actor: "ops" });
+    expect(h.last?.rejection).toBeNull();
+    const reply = h.beat("p").reply!;
+    expect(reply.config.leaseMs).toBe(2600);
+    expect(h.s.durable.config.previous?.leaseMs).toBe(L);
+    h.run(20_000, { p: {}, s: {} });
+    expect(h.s.durable.config.previous).toBeNull();
+  });
+
+  it("maintenance freezes automatic decisions but still grants leases", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.apply({ type: "maintenance", enabled: true, reason: "kernel upgrade", actor: "ops" });
+    const outs = h.run(10_000, { p: null, s: { replicating: false } }, 100);
+    expect(ordersOf(outs)).toEqual([]);
+    expect(outs.at(-2)?.reply?.lease.granted).toBe(true);
+  });
+});
+
+describe("alarm deadlines", () => {
+  it("names the next instant the rules may change their mind", () => {
+    const h = new Harness();
+    h.protect();
+    // Right after a (re)start, the restart grace of L ends first.
+    expect(nextDeadline(h.s, h.now)).toBe(T0 + L);
+    h.run(5000, { p: {}, s: {} });
+    // In steady state: the moment a node would stop being fresh.
+    expect(nextDeadline(h.s, h.now)).toBe(h.now + L);
+  });
+});
