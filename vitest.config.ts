@@ -14,7 +14,13 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // TEST_CLOCK lets alarm tests move the pair object's clock; the admin token is a test value.
+            miniflare: { bindings: { TEST_CLOCK: "1", ARBITER_ADMIN_TOKEN: "test-admin-token-0123456789abcdefghij" } },
+          }),
+        ],
         test: {
           name: "workerd",
           include: ["test/service/**/*.test.ts"],

@@ -1,5 +1,6 @@
-import { Hono } from "hono";
+import { app } from "./app.js";
+
 export { PairObject } from "./pair-object.js";
-const app = new Hono();
-app.get("/healthz", (c) => c.json({ ok: true }));
+export { RegistryObject } from "./registry-object.js";
+
 export default app;

@@ -1,2 +1,240 @@
+/**
+ * One Durable Object per pair. It only persists, schedules its alarm and delivers: every decision
+ * is src/protocol's decide(). It keeps last-seen times in memory (the restart rule makes losing
+ * them safe), so a steady-state heartbeat writes nothing.
+ */
 import { DurableObject } from "cloudflare:workers";
-export class PairObject extends DurableObject {}
+import type { EventsPage, HeartbeatBody, PairSpecBody, PairStatusBody } from "../api/schemas.js";
+import type { z } from "@hono/zod-openapi";
+import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../protocol/arbiter/decide.js";
+import { nextDeadline } from "../protocol/arbiter/deadline.js";
+import type { LogEvent } from "../protocol/arbiter/events.js";
+import { type ArbiterState, createPair, restore } from "../protocol/arbiter/state.js";
+import { pastLease } from "../protocol/arbiter/view.js";
+import { DEFAULT_CONFIG, type PairConfig, checkTimings } from "../protocol/timing.js";
+import type { Order } from "../protocol/types.js";
+import type { Principal } from "./auth.js";
+import { type Clock, clockFor } from "./clock.js";
+import type { Env } from "./env.js";
+import { type ApiError, type Result, apiError, fail, ok } from "./errors.js";
+import { PairStore } from "./pair-store.js";
+import { type PairSummary, summaryOf } from "./registry-object.js";
+import { pairStatus } from "./status-view.js";
+import { newAgentToken, secretMatches, sha256, toHex } from "./tokens.js";
+
+type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | "resolve" }>;
+
+export interface PutResult {
+  created: boolean;
+  status: PairStatusBody;
+  agentTokens?: Record<string, string>;
+}
+
+export class PairObject extends DurableObject<Env> {
+  #store: PairStore;
+  #clock: Clock;
+  #state: ArbiterState | null = null;
+  #tokens = new Map<string, { hash: string; prevHash: string | null }>();
+  #alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#clock = clockFor(env);
+    this.#store = new PairStore(ctx.storage);
+    void ctx.blockConcurrencyWhile(async () => {
+      const d = this.#store.loadDurable();
+      if (!d) return;
+      // A (re)start: every node counts as granted a lease now (the protocol's restart rule).
+      this.#state = restore(d, this.#clock.now());
+      this.#tokens = this.#store.tokenHashes();
+      this.#alarmAt = await this.#store.getAlarm();
+      await this.#rearm();
+    });
+  }
+
+  // ---- agents ------------------------------------------------------------
+
+  async heartbeat(secret: string, body: HeartbeatBody): Promise<Result<BeatReply>> {
+    const auth = await this.#agentAuth(body.nodeId, secret);
+    if (!auth.ok) return auth;
+    // Rotation: the old token works until the first beat that uses the new one.
+    const t = this.#tokens.get(body.nodeId)!;
+    if (auth.value === "current" && t.prevHash) {
+      this.#store.forgetPreviousToken(body.nodeId);
+      t.prevHash = null;
+    }
+    const out = await this.#apply({ type: "beat", report: body });
+    return out.reply ? ok(out.reply) : { ok: false, error: rejectionError(out) };
+  }
+
+  // ---- reads -------------------------------------------------------------
+
+  /** The checks that come before any body validation: 401 for a wrong agent secret, 404 for a missing pair. */
+  async authorize(p: Principal): Promise<Result<null>> {
+    if (!this.#state) return p.kind === "admin" ? fail("pair_not_found", "no such pair") : fail("unknown_token", "unknown token");
+    if (p.kind === "agent") {
+      const auth = await this.#agentAuth(p.nodeId, p.secret);
+      if (!auth.ok) return auth;
+    }
+    return ok(null);
+  }
+
+  async status(p: Principal): Promise<Result<PairStatusBody>> {
+    const a = await this.authorize(p);
+    if (!a.ok) return a;
+    return ok(pairStatus(this.#state!, this.#clock.now()));
+  }
+
+  async events(p: Principal, limit: number, before?: number, after?: number): Promise<Result<z.infer<typeof EventsPage>>> {
+    const a = await this.authorize(p);
+    if (!a.ok) return a;
+    const events = this.#store.events(limit, before, after);
+    const last = events.at(-1);
+    return ok({ events, next: events.length === limit && last ? last.id : null });
+  }
+
+  /** For tests and the benchmark: storage writes so far, setAlarm included. */
+  writes(): number {
+    return this.#store.writes;
+  }
+
+  // ---- operators -----------------------------------------------------------
+
+  async put(pairId: string, spec: PairSpecBody, createOnly: boolean): Promise<Result<PutResult>> {
+    const config = configOf(spec, this.#state?.durable.config.requested ?? DEFAULT_CONFIG);
+    if (this.#state) {
+      if (createOnly) return fail("pair_exists", `pair ${pairId} exists (If-None-Match: *)`);
+      const ids = new Set(this.#state.durable.nodeIds);
+      if (spec.nodes.some((n) => !ids.has(n.id))) return fail("nodes_immutable", "the node set of a pair cannot change after creation");
+      const out = await this.#apply({ type: "configure", config, actor: "admin" });
+      if (out.rejection) return { ok: false, error: rejectionError(out) };
+      return ok({ created: false, status: pairStatus(this.#state, this.#clock.now()) });
+    }
+    const violations = checkTimings(config);
+    if (violations.length > 0) return fail("timing_rule", violations.map((v) => `${v.rule}: ${v.message}`).join("; "));
+    const primary = spec.nodes.find((n) => n.role === "primary")!.id;
+    const secondary = spec.nodes.find((n) => n.role === "secondary")!.id;
+    const now = this.#clock.now();
+    this.#state = createPair({ pairId, primary, secondary, config, epoch: this.#store.tombstoneEpoch() }, now);
+    const agentTokens: Record<string, string> = {};
+    for (const node of [primary, secondary]) agentTokens[node] = await this.#issueToken(pairId, node, false);
+    this.#store.saveDurable(this.#state.durable);
+    this.#store.appendEvents([serviceEvent(this.#state, now, "pair_created", `pair created: ${primary} primary, ${secondary} secondary`)]);
+    await this.#rearm();
+    await this.#updateRegistry();
+    return ok({ created: true, status: pairStatus(this.#state, now), agentTokens });
+  }
+
+  async operate(event: OperatorEvent): Promise<Result<{ issued: Order[]; status: PairStatusBody }>> {
+    if (!this.#state) return fail("pair_not_found", "no such pair");
+    const out = await this.#apply(event);
+    if (out.rejection) return { ok: false, error: rejectionError(out) };
+    return ok({ issued: out.issued, status: pairStatus(this.#state, this.#clock.now()) });
+  }
+
+  async rotateToken(nodeId: string): Promise<Result<{ token: string }>> {
+    const s = this.#state;
+    if (!s) return fail("pair_not_found", "no such pair");
+    if (!s.durable.nodeIds.includes(nodeId)) return fail("unknown_node", `node ${nodeId} is not in pair ${s.durable.pairId}`);
+    const token = await this.#issueToken(s.durable.pairId, nodeId, true);
+    this.#store.appendEvents([serviceEvent(s, this.#clock.now(), "token_rotated", `agent token of ${nodeId} rotated`, nodeId)]);
+    return ok({ token });
+  }
+
+  async remove(force: boolean): Promise<Result<null>> {
+    const s = this.#state;
+    if (!s) return fail("pair_not_found", "no such pair");
+    const now = this.#clock.now();
+    const leased = s.durable.nodeIds.filter((n) => !pastLease(s, n, now));
+    if (leased.length > 0 && !force) return fail("lease_held", `${leased.join(" and ")} may hold a lease: delete with ?force=true`);
+    this.#store.deletePair(s.durable.epoch);
+    await this.#store.deleteAlarm();
+    this.#alarmAt = null;
+    this.#state = null;
+    this.#tokens.clear();
+    await this.#registry().remove(s.durable.pairId);
+    return ok(null);
+  }
+
+  // ---- the alarm -------------------------------------------------------------
+
+  override async alarm() {
+    // Alarms are at-least-once: a tick is idempotent, so a repeated one only re-evaluates.
+    this.#alarmAt = null;
+    if (!this.#state) return;
+    await this.#apply({ type: "tick" });
+  }
+
+  // ---- plumbing --------------------------------------------------------------
+
+  async #apply(event: ArbiterEvent): Promise<Outcome> {
+    const before = this.#state!;
+    const out = decide(before, event, this.#clock.now());
+    this.#state = out.state;
+    // Written before the response leaves (the output gate holds it until the write is durable).
+    this.#store.saveDurable(out.state.durable);
+    this.#store.appendEvents(out.events);
+    await this.#rearm();
+    const a = before.durable;
+    const b = out.state.durable;
+    if (a.lastState !== b.lastState || a.epoch !== b.epoch || a.active !== b.active) await this.#updateRegistry();
+    return out;
+  }
+
+  /** One alarm at the next deadline; re-armed only when that moves earlier or after it fired. */
+  async #rearm() {
+    const at = this.#state ? nextDeadline(this.#state, this.#clock.now()) : null;
+    if (at === null || (this.#alarmAt !== null && at >= this.#alarmAt)) return;
+    this.#alarmAt = at;
+    // The alarm runs on the real clock: map a test clock's deadline back onto it.
+    await this.#store.setAlarm(Date.now() + (at - this.#clock.now()));
+  }
+
+  async #agentAuth(nodeId: string, secret: string): Promise<Result<"current" | "previous">> {
+    const t = this.#tokens.get(nodeId);
+    if (!this.#state || !t) return fail("unknown_token", "unknown token");
+    if (await secretMatches(secret, t.hash)) return ok("current");
+    if (t.prevHash && (await secretMatches(secret, t.prevHash))) return ok("previous");
+    return fail("unknown_token", "unknown token");
+  }
+
+  async #issueToken(pairId: string, nodeId: string, keepPrevious: boolean): Promise<string> {
+    const t = newAgentToken(pairId, nodeId);
+    const hash = toHex(await sha256(t.secret));
+    const prev = keepPrevious ? (this.#tokens.get(nodeId)?.hash ?? null) : null;
+    this.#store.setToken(nodeId, hash, keepPrevious);
+    this.#tokens.set(nodeId, { hash, prevHash: prev });
+    return t.token;
+  }
+
+  #registry() {
+    return this.env.REGISTRY.get(this.env.REGISTRY.idFromName("registry"));
+  }
+
+  /** The registry is an index for listing: a failure to update it never fails a decision. */
+  async #updateRegistry() {
+    const s = this.#state;
+    if (!s) return;
+    const summary: PairSummary = summaryOf(s.durable);
+    try {
+      await this.#registry().upsert(summary);
+    } catch (e) {
+      console.error(JSON.stringify({ msg: "registry update failed", pairId: summary.pairId, error: String(e) }));
+    }
+  }
+}
+
+function configOf(spec: PairSpecBody, base: PairConfig): PairConfig {
+  const { nodes: _nodes, ...fields } = spec;
+  const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  return { ...base, ...defined };
+}
+
+function rejectionError(out: Outcome): ApiError {
+  const r = out.rejection ?? { code: "unknown_node" as const, message: "rejected" };
+  return apiError(r.code, r.message);
+}
+
+function serviceEvent(s: ArbiterState, at: number, type: LogEvent["type"], message: string, node?: string): LogEvent {
+  return { type, at, epoch: s.durable.epoch, actor: "admin", message, ...(node ? { node } : {}) };
+}

@@ -1,0 +1,202 @@
+/**
+ * The HTTP API v1's schemas: they validate every input, type the answers, and generate the OpenAPI
+ * document. Shared by the Worker and the agent (which must not redefine them).
+ */
+import { z } from "@hono/zod-openapi";
+import { EVENT_TYPES } from "../protocol/arbiter/events.js";
+import { ACK_STATES, COLO_MODES, ORDER_ACTIONS, ORDER_STATES, PAIR_STATES, ROLES } from "../protocol/types.js";
+
+export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const Id = z.string().regex(ID_PATTERN, "ids are [a-z0-9][a-z0-9._-]{0,62}");
+
+export const PairState = z.enum(PAIR_STATES).openapi("PairState");
+export const Role = z.enum(ROLES).openapi("Role");
+export const ColoMode = z.enum(COLO_MODES).openapi("ColoMode");
+export const OrderAction = z.enum(ORDER_ACTIONS).openapi("OrderAction");
+export const OrderState = z.enum(ORDER_STATES).openapi("OrderState");
+export const EventType = z.enum(EVENT_TYPES).openapi("EventType");
+
+const ms = (max: number) => z.number().int().min(0).max(max);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const QemuInstance = z.object({ pid: z.number().int().min(1), startedAt: z.number().min(0) }).openapi("QemuInstance");
+
+export const Ack = z.object({
+  orderId: z.string().min(1).max(200),
+  state: z.enum(ACK_STATES),
+  step: z.string().max(100).optional(),
+  error: z.string().max(2000).optional(),
+});
+
+const QmpHealth = z.object({ ok: z.boolean(), lastOkMsAgo: ms(1e12).optional() });
+const ColoStatus = z.object({ mode: ColoMode, lastMode: ColoMode.optional(), reason: z.string().max(50).optional() });
+const VmStatus = z.object({ running: z.boolean(), status: z.string().min(1).max(50) });
+const PeerView = z.object({ replicating: z.boolean(), lastCheckpointMsAgo: ms(1e12).optional() });
+const WatchdogStatus = z.object({ armed: z.boolean(), timeoutMs: z.number().int().min(1).max(3_600_000).optional() });
+
+export const Heartbeat = z
+  .object({
+    nodeId: Id,
+    bootId: z.string().min(1).max(100),
+    seq: count,
+    epoch: count,
+    configVersion: count,
+    qmp: QmpHealth,
+    colo: ColoStatus.nullable(),
+    vm: VmStatus.nullable(),
+    qemu: QemuInstance.nullable(),
+    peer: PeerView,
+    checkpointDelayMs: ms(3_600_000).optional(),
+    watchdog: WatchdogStatus,
+    ack: Ack.optional(),
+  })
+  .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && b.qemu !== null), {
+    message: "colo, vm and qemu may be null only when qmp.ok is false",
+    path: ["qmp", "ok"],
+  })
+  .openapi("Heartbeat");
+
+export const Timings = z.object({
+  heartbeatIntervalMs: z.number().int(),
+  leaseMs: z.number().int(),
+  replicationStallMs: z.number().int(),
+  failsafe: z.boolean(),
+  fenceLatencyMs: z.number().int(),
+  watchdogMs: z.number().int(),
+});
+
+export const EffectiveConfig = Timings.extend({ version: z.number().int() }).openapi("EffectiveConfig");
+
+export const OrderView = z
+  .object({ id: z.string(), action: OrderAction, epoch: z.number().int(), peerFenced: z.boolean() })
+  .openapi("OrderView");
+
+export const HeartbeatReply = z
+  .object({
+    epoch: z.number().int(),
+    role: Role,
+    lease: z.object({ granted: z.boolean(), ms: z.number().int() }),
+    config: EffectiveConfig,
+    order: OrderView.nullable(),
+  })
+  .openapi("HeartbeatReply");
+
+export const PairConfigFields = {
+  heartbeatIntervalMs: z.number().int().min(1).max(60_000).optional(),
+  leaseMs: z.number().int().min(1).max(600_000).optional(),
+  replicationStallMs: z.number().int().min(1).max(3_600_000).optional(),
+  failsafe: z.boolean().optional(),
+  requireWatchdog: z.boolean().optional(),
+  watchdogMs: z.number().int().min(1).max(600_000).optional(),
+  fenceLatencyMs: z.number().int().min(1).max(60_000).optional(),
+  holdDownMs: z.number().int().min(0).max(86_400_000).optional(),
+};
+
+export const PairSpec = z
+  .object({
+    nodes: z
+      .array(z.object({ id: Id, role: Role }))
+      .length(2)
+      .refine((ns) => ns.some((n) => n.role === "primary") && ns.some((n) => n.role === "secondary"), "exactly one primary and one secondary")
+      .refine((ns) => ns[0]?.id !== ns[1]?.id, "the two nodes need different ids"),
+    ...PairConfigFields,
+  })
+  .openapi("PairSpec");
+
+export const FailoverRequest = z.object({ target: Id, reason: z.string().max(500).optional() }).openapi("FailoverRequest");
+export const MaintenanceRequest = z.object({ enabled: z.boolean(), reason: z.string().max(500).optional() }).openapi("MaintenanceRequest");
+export const ResolveRequest = z.object({ servingNode: Id.nullable(), reason: z.string().min(1).max(500) }).openapi("ResolveRequest");
+
+export const Order = z
+  .object({
+    id: z.string(),
+    node: z.string(),
+    action: OrderAction,
+    epoch: z.number().int(),
+    state: OrderState,
+    reason: z.string(),
+    issuedAt: z.number(),
+    delivered: z.boolean(),
+    step: z.string().optional(),
+    error: z.string().optional(),
+  })
+  .openapi("Order");
+
+export const NodeStatus = z
+  .object({
+    id: z.string(),
+    role: Role,
+    lastSeenMsAgo: z.number().nullable(),
+    lease: z.object({ msLeft: z.number() }).nullable(),
+    colo: ColoStatus.nullable(),
+    vm: VmStatus.nullable(),
+    qemu: QemuInstance.nullable(),
+    qmp: QmpHealth.nullable(),
+    peer: PeerView.nullable(),
+    watchdog: WatchdogStatus.nullable(),
+    guarded: z.boolean(),
+    fenced: z.object({ instance: QemuInstance.nullable(), at: z.number() }).nullable(),
+  })
+  .openapi("NodeStatus");
+
+export const PairStatus = z
+  .object({
+    pairId: z.string(),
+    state: PairState,
+    epoch: z.number().int(),
+    activeNode: z.string().nullable(),
+    roles: z.object({ primary: z.string(), secondary: z.string() }),
+    config: EffectiveConfig.extend({ requireWatchdog: z.boolean(), holdDownMs: z.number().int(), marginMs: z.number().int(), settling: z.boolean() }),
+    nodes: z.array(NodeStatus),
+    order: Order.nullable(),
+    orders: z.array(Order),
+    lastDecision: z.object({ at: z.number(), rule: z.string(), summary: z.string() }).nullable(),
+    incident: z.object({ id: z.string(), openedAt: z.number(), reason: z.string() }).nullable(),
+    needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
+    maintenance: z.object({ since: z.number(), reason: z.string().nullable(), actor: z.string() }).nullable(),
+    createdAt: z.number(),
+  })
+  .openapi("PairStatus");
+
+export const PairCreated = PairStatus.extend({ agentTokens: z.record(z.string(), z.string()).optional() }).openapi("PairCreated");
+
+export const Event = z
+  .object({
+    id: z.number().int(),
+    at: z.number(),
+    type: EventType,
+    epoch: z.number().int(),
+    actor: z.string(),
+    node: z.string().optional(),
+    message: z.string(),
+    data: z.record(z.string(), z.unknown()).optional(),
+  })
+  .openapi("Event");
+
+export const EventsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: z.coerce.number().int().min(0).optional(),
+  after: z.coerce.number().int().min(0).optional(),
+});
+
+export const EventsPage = z.object({ events: z.array(Event), next: z.number().int().nullable() }).openapi("EventsPage");
+
+export const PairSummary = z
+  .object({ pairId: z.string(), state: PairState, epoch: z.number().int(), activeNode: z.string().nullable(), createdAt: z.number() })
+  .openapi("PairSummary");
+
+export const PairsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(200).optional(),
+});
+
+export const PairsPage = z.object({ pairs: z.array(PairSummary), next: z.string().nullable() }).openapi("PairsPage");
+
+export const ErrorBody = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), path: z.array(z.union([z.string(), z.number()])).optional() }) })
+  .openapi("Error");
+
+export type HeartbeatBody = z.infer<typeof Heartbeat>;
+export type PairSpecBody = z.infer<typeof PairSpec>;
+export type PairStatusBody = z.infer<typeof PairStatus>;
+export type EventBody = z.infer<typeof Event>;

@@ -1,0 +1,34 @@
+/** The Hono app: it only authenticates, validates and routes; the pair's object does the rest. */
+import { HTTPException } from "hono/http-exception";
+import { apiError } from "./errors.js";
+import { type Ctx, errorResponse, newApp, precheck } from "./http.js";
+import { eventRoutes } from "./routes/events.js";
+import { heartbeatRoutes } from "./routes/heartbeat.js";
+import { operatorRoutes } from "./routes/operator.js";
+import { pairRoutes } from "./routes/pairs.js";
+
+export const app = newApp();
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+heartbeatRoutes(app);
+pairRoutes(app);
+operatorRoutes(app);
+eventRoutes(app);
+
+app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "colo-arbiter", version: "1" } });
+
+app.notFound((c) => errorResponse(c, apiError("route_not_found", `no route ${c.req.method} ${c.req.path}`)));
+
+app.onError(async (err, c) => {
+  const ctx = c as unknown as Ctx;
+  if (err instanceof HTTPException && (err.status === 400 || err.status === 415)) {
+    const pre = await precheck(ctx);
+    if (pre) return errorResponse(ctx, pre);
+    return errorResponse(
+      ctx,
+      err.status === 400 ? apiError("malformed_json", "the body is not valid JSON") : apiError("unsupported_media_type", "send Content-Type: application/json"),
+    );
+  }
+  console.error(JSON.stringify({ msg: "unhandled error", error: String(err), stack: err instanceof Error ? err.stack : undefined }));
+  return errorResponse(ctx, apiError("internal", "internal error"));
+});

@@ -1,0 +1,38 @@
+/**
+ * Who is calling: the admin (ARBITER_ADMIN_TOKEN), or one node's agent (its token names its pair
+ * and node). Check order: 401 no or unknown token, then 403 a valid token not for this route.
+ */
+import { type ApiError, apiError } from "./errors.js";
+import { configuredSecretMatches, isConfigured, parseAgentToken } from "./tokens.js";
+
+export type Principal = { kind: "admin" } | { kind: "agent"; pairId: string; nodeId: string; secret: string };
+
+/** Who may call a route. */
+export type Audience = "admin" | "agent" | "admin-or-agent";
+
+export function bearer(header: string | undefined): string | null {
+  const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return m?.[1] ?? null;
+}
+
+/**
+ * The caller, as far as the Worker can tell without the pair's object: an agent token is checked
+ * against its stored hash by that object; the admin token is checked here. An unset or short admin
+ * secret fails closed: it never matches, not even an empty bearer.
+ */
+export async function identify(header: string | undefined, audience: Audience, adminSecret: string | undefined): Promise<Principal | ApiError> {
+  const token = bearer(header);
+  if (!token) return apiError("missing_token", "an Authorization: Bearer token is required");
+  const agent = parseAgentToken(token);
+  if (agent) return { kind: "agent", ...agent };
+  if (audience === "agent") return apiError("unknown_token", "unknown token");
+  if (!isConfigured(adminSecret)) return apiError("admin_token_unset", "ARBITER_ADMIN_TOKEN is unset or shorter than 32 characters");
+  if (!(await configuredSecretMatches(token, adminSecret))) return apiError("unknown_token", "unknown token");
+  return { kind: "admin" };
+}
+
+/** Whether an identified caller may use a route about `pairId` (undefined for routes about no pair). */
+export function admits(p: Principal, audience: Audience, pairId: string | undefined): boolean {
+  if (p.kind === "admin") return audience !== "agent";
+  return audience !== "admin" && pairId !== undefined && p.pairId === pairId;
+}

@@ -1,0 +1,85 @@
+/**
+ * The pieces every route shares: the app's type, the error envelope, authentication as middleware,
+ * and the pre-check that keeps the error order (401/404 before 413/400/422).
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { type Audience, type Principal, admits, identify } from "./auth.js";
+import type { Env } from "./env.js";
+import { type ApiError, type Result, apiError } from "./errors.js";
+
+export type AppEnv = { Bindings: Env; Variables: { principal: Principal; pairId: string | undefined } };
+export type Ctx = Context<AppEnv>;
+
+export function errorResponse(c: Context, e: ApiError) {
+  const body = { error: { code: e.code, message: e.message, ...(e.path ? { path: e.path } : {}) } };
+  return c.json(body, e.status);
+}
+
+export function pairStub(c: Ctx, pairId: string) {
+  return c.env.PAIRS.get(c.env.PAIRS.idFromName(pairId));
+}
+
+/** Answers a Durable Object's Result: its value with `status`, or its error. */
+export function reply<T>(c: Ctx, r: Result<T>, status: 200 | 201 | 202 = 200) {
+  return r.ok ? c.json(r.value as object, status) : errorResponse(c, r.error);
+}
+
+/**
+ * The error a request would get from authentication alone, asked of the pair's object: a wrong
+ * agent secret (401) or, for the admin, a missing pair (404). Used when a later check failed, so
+ * that those earlier checks still win.
+ */
+export async function precheck(c: Ctx): Promise<ApiError | null> {
+  const p = c.get("principal");
+  const pairId = c.get("pairId");
+  if (!p) return null;
+  if (p.kind === "agent") {
+    const r = await pairStub(c, p.pairId).authorize(p);
+    return r.ok ? null : r.error;
+  }
+  if (!pairId || c.req.method === "PUT") return null;
+  const r = await pairStub(c, pairId).authorize(p);
+  return r.ok ? null : r.error;
+}
+
+/** Authenticates the caller for a route's audience; an agent token on a route not its own is 403 once proven valid. */
+export function authenticate(audience: Audience): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const pairId = c.req.param("pairId");
+    const p = await identify(c.req.header("authorization"), audience, c.env.ARBITER_ADMIN_TOKEN);
+    if ("code" in p) return errorResponse(c, p);
+    c.set("principal", p);
+    c.set("pairId", pairId);
+    if (!admits(p, audience, pairId)) {
+      // Prove an agent token before telling it "forbidden"; never ask another pair's object about it.
+      const pre = p.kind === "agent" ? await precheck(c) : null;
+      return errorResponse(c, pre ?? apiError("forbidden", "this token is not for this route"));
+    }
+    await next();
+  };
+}
+
+/** 413 over `maxBytes`, after the pre-check. */
+export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: async (c) => errorResponse(c, (await precheck(c as Ctx)) ?? apiError("body_too_large", `the body is over ${maxBytes} bytes`)),
+  });
+}
+
+export function newApp() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: async (result, c) => {
+      if (result.success) return;
+      const ctx = c as unknown as Ctx;
+      const pre = await precheck(ctx);
+      if (pre) return errorResponse(ctx, pre);
+      const issue = result.error.issues[0];
+      const path = issue?.path.map((x) => (typeof x === "symbol" ? String(x) : x)) ?? [];
+      const code = result.target === "query" || result.target === "param" ? "invalid_query" : "invalid_body";
+      return errorResponse(ctx, apiError(code, `${path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`, path));
+    },
+  });
+}

@@ -1,0 +1,56 @@
+/** The pair's status as GET /v1/pairs/:pairId shows it, read off the arbiter's state. */
+import type { PairStatusBody } from "../api/schemas.js";
+import { type ArbiterState, agentTimings, roleOf } from "../protocol/arbiter/state.js";
+import { leaseDeadline, pairState, seen } from "../protocol/arbiter/view.js";
+import { leaseMargin } from "../protocol/timing.js";
+
+export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
+  const d = s.durable;
+  const t = agentTimings(d);
+  const failover = d.orders.find((o) => o.action === "failover") ?? d.orders[0] ?? null;
+  return {
+    pairId: d.pairId,
+    state: pairState(s, now) ?? d.lastState,
+    epoch: d.epoch,
+    activeNode: d.active,
+    roles: d.roles,
+    config: {
+      ...t,
+      version: d.config.version,
+      requireWatchdog: d.config.requested.requireWatchdog,
+      holdDownMs: d.config.requested.holdDownMs,
+      marginMs: leaseMargin(t),
+      settling: d.config.previous !== null,
+    },
+    nodes: d.nodeIds.map((id) => {
+      const n = seen(s, id);
+      const r = n?.report;
+      return {
+        id,
+        role: roleOf(d, id),
+        lastSeenMsAgo: n ? now - n.lastBeatAt : null,
+        lease: n?.leaseDeadline ? { msLeft: Math.max(0, leaseDeadline(s, id) - leaseMargin(t) - now) } : null,
+        colo: r?.colo ?? null,
+        vm: r?.vm ?? null,
+        qemu: r?.qemu ?? null,
+        qmp: r?.qmp ?? null,
+        peer: r?.peer ?? null,
+        watchdog: r?.watchdog ?? null,
+        guarded: d.guarded[id] ?? false,
+        fenced: d.fenced[id] ?? null,
+      };
+    }),
+    order: failover ? strip(failover) : null,
+    orders: d.orders.map(strip),
+    lastDecision: d.lastDecision,
+    incident: d.incident,
+    needsOperator: d.needsOperator,
+    maintenance: d.maintenance,
+    createdAt: d.createdAt,
+  };
+}
+
+function strip<T extends { instance?: unknown }>(o: T): Omit<T, "instance"> {
+  const { instance: _instance, ...rest } = o;
+  return rest;
+}
