@@ -1,5 +1,7 @@
 /** Small helpers for tests inside workerd: requests with tokens, a pair, beats with defaults. */
-import { SELF } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../../src/service/index.js";
 import { expect } from "vitest";
 import type { HeartbeatBody } from "../../src/api/schemas.js";
 
@@ -19,7 +21,18 @@ export function call(method: string, path: string, opts: { token?: string | null
   if (opts.raw !== undefined) body = opts.raw;
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined) headers["content-type"] ??= "application/json";
-  return SELF.fetch(`http://arbiter${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  return fetchWorker(new Request(`http://arbiter${path}`, { method, headers, ...(body !== undefined ? { body } : {}) }));
+}
+
+/**
+ * The Worker's own fetch handler, inside workerd with its real bindings. (The plugin's SELF.fetch
+ * slows down with every request it has served, which thousands of requests cannot afford.)
+ */
+export async function fetchWorker(req: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(req, env, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 export async function createPair(id = pairId(), extra: Record<string, unknown> = {}) {

@@ -1,0 +1,131 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ADMIN, beat, beatBody, call, createPair } from "./helpers.js";
+
+async function code(res: Response): Promise<[number, string | undefined]> {
+  const text = await res.text();
+  let c: string | undefined;
+  try {
+    c = (JSON.parse(text) as { error?: { code: string } }).error?.code;
+  } catch {
+    c = undefined;
+  }
+  return [res.status, c];
+}
+
+describe("the auth table", async () => {
+  const a = await createPair();
+  const b = await createPair();
+  const forged = `${a.id}~n1~${"A".repeat(43)}`;
+  const callers: [string, string | null][] = [
+    ["no token", null],
+    ["admin", ADMIN],
+    ["own node", a.tokens.n1!],
+    ["other node of the pair", a.tokens.n2!],
+    ["agent of another pair", b.tokens.n1!],
+    ["forged agent token", forged],
+    ["garbage", "not-a-token"],
+  ];
+  const expected: Record<string, Record<string, [number, string?]>> = {
+    beat: {
+      "no token": [401, "missing_token"],
+      admin: [401, "unknown_token"],
+      "own node": [200],
+      "other node of the pair": [403, "node_mismatch"],
+      "agent of another pair": [403, "forbidden"],
+      "forged agent token": [401, "unknown_token"],
+      garbage: [401, "unknown_token"],
+    },
+    status: {
+      "no token": [401, "missing_token"],
+      admin: [200],
+      "own node": [200],
+      "other node of the pair": [200],
+      "agent of another pair": [403, "forbidden"],
+      "forged agent token": [401, "unknown_token"],
+      garbage: [401, "unknown_token"],
+    },
+    failover: {
+      "no token": [401, "missing_token"],
+      admin: [409, "target_not_fresh"],
+      "own node": [403, "forbidden"],
+      "other node of the pair": [403, "forbidden"],
+      "agent of another pair": [403, "forbidden"],
+      "forged agent token": [401, "unknown_token"],
+      garbage: [401, "unknown_token"],
+    },
+  };
+  const requests: Record<string, (t: string | null) => Promise<Response>> = {
+    beat: (t) => call("POST", `/v1/pairs/${a.id}/heartbeat`, { token: t, body: beatBody("n1") }),
+    status: (t) => call("GET", `/v1/pairs/${a.id}`, { token: t }),
+    failover: (t) => call("POST", `/v1/pairs/${a.id}/failover`, { token: t, body: { target: "n2" } }),
+  };
+  for (const [route, send] of Object.entries(requests)) {
+    for (const [who, token] of callers) {
+      it(`${route} as ${who}`, async () => {
+        const [status, c] = await code(await send(token));
+        const [wantStatus, wantCode] = expected[route]![who]!;
+        expect(status).toBe(wantStatus);
+        if (wantCode) expect(c).toBe(wantCode);
+      });
+    }
+  }
+
+  it("an agent token never learns whether another pair exists", async () => {
+    const real = await code(await call("GET", `/v1/pairs/${b.id}`, { token: a.tokens.n1! }));
+    const missing = await code(await call("GET", "/v1/pairs/no-such-pair", { token: a.tokens.n1! }));
+    expect(real).toEqual(missing);
+    expect(await code(await call("GET", "/v1/pairs/no-such-pair"))).toEqual([404, "pair_not_found"]);
+  });
+});
+
+describe("the check order: 401, 403, 404, 413, 400, 422", async () => {
+  const a = await createPair();
+  const big = JSON.stringify({ pad: "x".repeat(17 * 1024) });
+  it("a wrong secret wins over a body too large, malformed or invalid", async () => {
+    const forged = `${a.id}~n1~${"B".repeat(43)}`;
+    for (const raw of [big, "{not json", JSON.stringify({ nodeId: 3 })]) {
+      expect(await code(await call("POST", `/v1/pairs/${a.id}/heartbeat`, { token: forged, raw }))).toEqual([401, "unknown_token"]);
+    }
+  });
+  it("a missing pair wins for the admin", async () => {
+    expect(await code(await call("POST", "/v1/pairs/nope/failover", { raw: "{not json" }))).toEqual([404, "pair_not_found"]);
+  });
+  it("then 413, 400 and 422", async () => {
+    const t = a.tokens.n1!;
+    expect(await code(await call("POST", `/v1/pairs/${a.id}/heartbeat`, { token: t, raw: big }))).toEqual([413, "body_too_large"]);
+    expect(await code(await call("POST", `/v1/pairs/${a.id}/heartbeat`, { token: t, raw: "{not json" }))).toEqual([400, "malformed_json"]);
+    expect(await code(await call("POST", `/v1/pairs/${a.id}/heartbeat`, { token: t, raw: "{}" }))).toEqual([422, "invalid_body"]);
+  });
+});
+
+describe("bad input", async () => {
+  const a = await createPair();
+  it("2,000 random malformed bodies: no 5xx, no state change", async () => {
+    const before = await (await call("GET", `/v1/pairs/${a.id}`)).text();
+    const eventsBefore = await (await call("GET", `/v1/pairs/${a.id}/events`)).text();
+    const valid = beatBody("n1");
+    // Mutations of a valid beat (one field replaced by anything), plus arbitrary JSON and text.
+    const mutated = fc
+      .tuple(fc.constantFrom(...Object.keys(valid)), fc.jsonValue())
+      .map(([k, v]) => JSON.stringify({ ...valid, nodeId: "n1", [k]: v, seq: -1 }));
+    const body = fc.oneof(mutated, fc.json(), fc.string());
+    const routes = [`/v1/pairs/${a.id}/heartbeat`, `/v1/pairs/${a.id}/failover`, `/v1/pairs/${a.id}/resolve`, `/v1/pairs/${a.id}/maintenance`];
+    // fc.sample, not fc.assert: shrinking through thousands of HTTP calls would outlast any timeout.
+    const cases = fc.sample(fc.tuple(body, fc.constantFrom(...routes)), { numRuns: 2000, seed: 7 });
+    const answers = new Map<number, number>();
+    const send = async ([raw, path]: [string, string]) => {
+      const token = path.endsWith("heartbeat") ? a.tokens.n1! : ADMIN;
+      const res = await call("POST", path, { token, raw });
+      await res.arrayBuffer();
+      answers.set(res.status, (answers.get(res.status) ?? 0) + 1);
+      if (res.status >= 500 || res.status < 400) throw new Error(`${path} answered ${res.status} to ${raw.slice(0, 300)}`);
+    };
+    for (const c of cases) await send(c);
+    expect([...answers.keys()].every((s) => s >= 400 && s < 500)).toBe(true);
+    // seq -1 is invalid, so no beat got through: the pair is as it was (timestamps aside).
+    const strip = (s: string) => s.replace(/"lastSeenMsAgo":[^,]+/g, "");
+    expect(strip(await (await call("GET", `/v1/pairs/${a.id}`)).text())).toBe(strip(before));
+    expect(await (await call("GET", `/v1/pairs/${a.id}/events`)).text()).toBe(eventsBefore);
+  }, 120_000);
+});
