@@ -1,0 +1,101 @@
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { HeartbeatReply } from "../../src/api/schemas.js";
+import { testClock } from "../../src/service/clock.js";
+import type { PairObject } from "../../src/service/pair-object.js";
+import { beat, beatBody, call, createPair } from "./helpers.js";
+
+const stubOf = (id: string) => env.PAIRS.get(env.PAIRS.idFromName(id));
+const writesOf = (id: string) => runInDurableObject(stubOf(id), (o: PairObject) => o.writes());
+
+async function beatJson(pair: string, token: string, over: Parameters<typeof beatBody>[1] & { node: string }) {
+  const { node, ...rest } = over;
+  const res = await beat(pair, token, beatBody(node, rest));
+  expect(res.status).toBe(200);
+  return (await res.json()) as HeartbeatReply;
+}
+
+async function protectedPair(extra: Record<string, unknown> = {}) {
+  const p = await createPair(undefined, extra);
+  for (let i = 0; i < 2; i++) {
+    await beatJson(p.id, p.tokens.n1!, { node: "n1" });
+    await beatJson(p.id, p.tokens.n2!, { node: "n2" });
+  }
+  const s = (await (await call("GET", `/v1/pairs/${p.id}`)).json()) as { state: string };
+  expect(s.state).toBe("protected");
+  return p;
+}
+
+describe("the pair's Durable Object", () => {
+  it("writes nothing, setAlarm included, for a steady-state beat", async () => {
+    const p = await protectedPair();
+    const before = await writesOf(p.id);
+    for (let i = 0; i < 20; i++) {
+      await beatJson(p.id, p.tokens.n1!, { node: "n1" });
+      await beatJson(p.id, p.tokens.n2!, { node: "n2" });
+    }
+    expect(await writesOf(p.id)).toBe(before);
+  });
+
+  it("notices a dead primary on its alarm, with no request arriving, no sooner than its lease + m", async () => {
+    const p = await protectedPair({ failsafe: false });
+    await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
+    // Lease 3000 + margin 560: at +3000 nothing may happen yet.
+    testClock.advance(3000);
+    expect(await runDurableObjectAlarm(stubOf(p.id))).toBe(true);
+    let s = (await (await call("GET", `/v1/pairs/${p.id}`)).json()) as { state: string; order: unknown };
+    expect(s.order).toBeNull();
+    testClock.advance(700);
+    await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
+    // The alarm decides, not the beat: run it and look at the log.
+    await runDurableObjectAlarm(stubOf(p.id));
+    s = (await (await call("GET", `/v1/pairs/${p.id}`)).json()) as { state: string; order: { node: string; action: string } | null };
+    expect(s.state).toBe("failing_over");
+    expect(s.order).toMatchObject({ node: "n2", action: "failover" });
+    const r = await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
+    expect(r.order).toMatchObject({ action: "failover", epoch: 1 });
+    expect(r.epoch).toBe(1);
+  });
+
+  it("keeps its state across a restart in the middle of a takeover, and applies the restart rule", async () => {
+    const p = await protectedPair({ failsafe: false });
+    const sick = { qmp: { ok: false, lastOkMsAgo: 9000 }, replicating: false };
+    const first = await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
+    expect(first.order).toBeNull();
+    const fence = await beatJson(p.id, p.tokens.n1!, { node: "n1", ...sick });
+    expect(fence.order?.action).toBe("fence");
+    expect(fence.lease.granted).toBe(false);
+
+    // The object restarts: memory gone, storage kept.
+    await abortAllDurableObjects();
+
+    // The fence order is still repeated to n1 and the secondary is not ordered before it is confirmed.
+    const again = await beatJson(p.id, p.tokens.n1!, { node: "n1", ...sick });
+    expect(again.order?.id).toBe(fence.order?.id);
+    const waiting = await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
+    expect(waiting.order).toBeNull();
+    // Restart rule: the restart counts as a lease for every node, so n1 is not past its lease + m.
+    const events = (await (await call("GET", `/v1/pairs/${p.id}/events?limit=500`)).json()) as { events: { type: string }[] };
+    expect(events.events.filter((e) => e.type === "order_issued")).toHaveLength(1);
+
+    await beatJson(p.id, p.tokens.n1!, { node: "n1", ...sick, ack: { orderId: fence.order!.id, state: "ok" } });
+    const go = await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
+    expect(go.order).toMatchObject({ action: "failover", peerFenced: true, epoch: 2 });
+  });
+
+  it("logs every decision, order and acknowledgement with who did it", async () => {
+    const p = await protectedPair();
+    const out = (await (await call("POST", `/v1/pairs/${p.id}/failover`, { body: { target: "n2", reason: "drill" } })).json()) as {
+      issued: { id: string; action: string }[];
+    };
+    expect(out.issued.map((o) => o.action)).toEqual(["fence"]);
+    await beatJson(p.id, p.tokens.n1!, { node: "n1", ack: { orderId: out.issued[0]!.id, state: "ok" } });
+    const ev = (await (await call("GET", `/v1/pairs/${p.id}/events?limit=500`)).json()) as { events: { type: string; actor: string }[] };
+    const types = ev.events.map((e) => `${e.type}/${e.actor}`);
+    expect(types).toContain("decision/admin");
+    expect(types).toContain("order_acknowledged/agent:n1");
+    expect(types).toContain("node_fenced/agent:n1");
+    expect(types.at(-1)).toBe("pair_created/admin");
+  });
+});
