@@ -200,3 +200,4 @@ export type HeartbeatBody = z.infer<typeof Heartbeat>;
 export type PairSpecBody = z.infer<typeof PairSpec>;
 export type PairStatusBody = z.infer<typeof PairStatus>;
 export type EventBody = z.infer<typeof Event>;
+export type HeartbeatReplyBody = z.infer<typeof HeartbeatReply>;

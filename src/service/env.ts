@@ -6,6 +6,8 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<RegistryObject>;
   /** Secret (wrangler secret put): admin routes fail closed while it is unset or short. */
   ARBITER_ADMIN_TOKEN?: string;
+  /** Where new pair objects are placed (a Durable Object location hint such as "weur"). */
+  LOCATION_HINT?: string;
   /** Only in tests: lets a test move the Durable Object's clock. */
   TEST_CLOCK?: string;
 }

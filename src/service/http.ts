@@ -17,8 +17,10 @@ export function errorResponse(c: Context, e: ApiError) {
   return c.json(body, e.status);
 }
 
+/** A pair's object; LOCATION_HINT (e.g. "weur") places new objects near the pairs' hosts. */
 export function pairStub(c: Ctx, pairId: string) {
-  return c.env.PAIRS.get(c.env.PAIRS.idFromName(pairId));
+  const hint = c.env.LOCATION_HINT as DurableObjectLocationHint | undefined;
+  return c.env.PAIRS.get(c.env.PAIRS.idFromName(pairId), hint ? { locationHint: hint } : undefined);
 }
 
 /** Answers a Durable Object's Result: its value with `status`, or its error. */

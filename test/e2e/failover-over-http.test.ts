@@ -3,7 +3,7 @@
  * a returning primary fenced without a lease, and exactly one failover when replication breaks.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { HeartbeatBody, HeartbeatReply } from "../../src/api/schemas.js";
+import type { HeartbeatBody, HeartbeatReplyBody as HeartbeatReply } from "../../src/api/schemas.js";
 import { type DevServer, startDev } from "./wrangler-dev.js";
 
 // Short timings so the test is quick: L >= W + m + HB with m = 2·1 %·L + F.

@@ -1,9 +1,13 @@
 /** Small helpers for tests inside workerd: requests with tokens, a pair, beats with defaults. */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env as anyEnv } from "cloudflare:workers";
+import type { Env } from "../../src/service/env.js";
 import worker from "../../src/service/index.js";
 import { expect } from "vitest";
 import type { HeartbeatBody } from "../../src/api/schemas.js";
+
+/** The Worker's bindings, typed as the Worker declares them. */
+export const env = anyEnv as unknown as Env;
 
 export const ADMIN = "test-admin-token-0123456789abcdefghij";
 

@@ -1,10 +1,9 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { HeartbeatReply } from "../../src/api/schemas.js";
+import type { HeartbeatReplyBody as HeartbeatReply } from "../../src/api/schemas.js";
 import { testClock } from "../../src/service/clock.js";
 import type { PairObject } from "../../src/service/pair-object.js";
-import { beat, beatBody, call, createPair } from "./helpers.js";
+import { beat, beatBody, call, createPair, env } from "./helpers.js";
 
 const stubOf = (id: string) => env.PAIRS.get(env.PAIRS.idFromName(id));
 const writesOf = (id: string) => runInDurableObject(stubOf(id), (o: PairObject) => o.writes());
