@@ -1,0 +1,186 @@
+/**
+ * A fake QEMU behind a real QMP unix socket, modelling what the agent relies on: COLO modes,
+ * checkpoints as STOP/RESUME (which restart a stopped VM), yank, stop/cont, x-colo-lost-heartbeat,
+ * COLO_EXIT, the objects and drives a primary's runbook removes, and HMP's string errors.
+ */
+import { mkdtempSync } from "node:fs";
+import { type Server, type Socket, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface FakeQemuState {
+  mode: "primary" | "secondary" | "none";
+  lastMode: "primary" | "secondary" | "none";
+  reason: string;
+  running: boolean;
+  status: string;
+  streamOk: boolean;
+  nbdServer: boolean;
+  replicationChild: boolean;
+  drives: Set<string>;
+  objects: Set<string>;
+  yankInstances: { type: string; "node-name"?: string }[];
+  checkpointDelayMs: number;
+}
+
+export class FakeQemu {
+  readonly path: string;
+  readonly state: FakeQemuState;
+  readonly received: { command: string; args?: unknown; oob: boolean }[] = [];
+  /** Commands that never answer (a hung main loop); OOB commands still do. */
+  hangMainLoop = false;
+  /** Commands that fail with QEMU's error text. */
+  failures = new Map<string, string>();
+  #server: Server | null = null;
+  #clients = new Set<Socket>();
+
+  constructor(mode: FakeQemuState["mode"] = "none", opts: Partial<FakeQemuState> = {}) {
+    this.path = join(mkdtempSync(join(tmpdir(), "fake-qemu-")), "qmp.sock");
+    this.state = {
+      mode,
+      lastMode: "none",
+      reason: "none",
+      running: true,
+      status: "running",
+      streamOk: mode !== "none",
+      nbdServer: mode === "secondary",
+      replicationChild: mode === "primary",
+      drives: new Set(mode === "primary" ? ["replication0"] : []),
+      objects: new Set(mode === "primary" ? ["comp0", "iothread1", "m0", "redire0", "redire1"] : []),
+      yankInstances: mode === "none" ? [] : [{ type: "migration" }, ...(mode === "primary" ? [{ type: "block-node", "node-name": "nbd0" }] : [])],
+      checkpointDelayMs: mode === "primary" ? 2000 : 20000,
+      ...opts,
+    };
+  }
+
+  async listen(): Promise<this> {
+    this.#server = createServer((sock) => this.#accept(sock));
+    await new Promise<void>((r) => this.#server!.listen(this.path, r));
+    return this;
+  }
+
+  /** QEMU exits: connections drop and the socket closes. */
+  async stop() {
+    for (const c of this.#clients) c.destroy();
+    this.#clients.clear();
+    await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
+    this.#server = null;
+  }
+
+  emit(event: string, data?: Record<string, unknown>) {
+    const now = Date.now();
+    const msg = JSON.stringify({ event, ...(data ? { data } : {}), timestamp: { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 } });
+    for (const c of this.#clients) c.write(`${msg}\r\n`);
+  }
+
+  /** A completed checkpoint: STOP, then RESUME with an unconditional vm_start. */
+  checkpoint() {
+    if (this.state.mode === "none" || !this.state.streamOk) return;
+    this.state.running = false;
+    this.emit("STOP");
+    this.state.running = true;
+    this.state.status = "running";
+    this.emit("RESUME");
+  }
+
+  #accept(sock: Socket) {
+    this.#clients.add(sock);
+    sock.on("close", () => this.#clients.delete(sock));
+    sock.on("error", () => {});
+    sock.write(`${JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: "fake" }, capabilities: ["oob"] } })}\r\n`);
+    let buf = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line) this.#onCommand(sock, JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+  }
+
+  #onCommand(sock: Socket, msg: Record<string, unknown>) {
+    const oob = "exec-oob" in msg;
+    const command = String(msg.execute ?? msg["exec-oob"]);
+    const args = msg.arguments as Record<string, unknown> | undefined;
+    this.received.push({ command, args, oob });
+    if (this.hangMainLoop && !oob) return;
+    const answer = (body: Record<string, unknown>) => sock.write(`${JSON.stringify({ ...body, ...(msg.id !== undefined ? { id: msg.id } : {}) })}\r\n`);
+    const failure = this.failures.get(command);
+    if (failure) return answer({ error: { class: "GenericError", desc: failure } });
+    const r = this.#run(command, args ?? {});
+    if ("error" in r) answer({ error: { class: "GenericError", desc: r.error } });
+    else answer({ return: r.ok });
+  }
+
+  #run(command: string, args: Record<string, unknown>): { ok: unknown } | { error: string } {
+    const s = this.state;
+    switch (command) {
+      case "qmp_capabilities":
+        return { ok: {} };
+      case "query-status":
+        return { ok: { running: s.running, status: s.status, singlestep: false } };
+      case "query-colo-status":
+        return { ok: { mode: s.mode, "last-mode": s.lastMode, reason: s.reason } };
+      case "query-migrate-parameters":
+        return { ok: { "x-checkpoint-delay": s.checkpointDelayMs } };
+      case "query-yank":
+        return { ok: s.yankInstances };
+      case "yank": {
+        const wasOk = s.streamOk;
+        s.streamOk = false;
+        s.yankInstances = s.yankInstances.filter((i) => !(args.instances as { type: string }[]).some((x) => x.type === i.type));
+        if (wasOk && s.mode !== "none") setTimeout(() => this.emit("COLO_EXIT", { mode: s.mode, reason: "error" }), 5);
+        return { ok: {} };
+      }
+      case "stop":
+        if (s.running) {
+          s.running = false;
+          s.status = "paused";
+          this.emit("STOP");
+        }
+        return { ok: {} };
+      case "cont":
+        if (s.status === "inmigrate") return { ok: {} };
+        if (!s.running) {
+          s.running = true;
+          s.status = "running";
+          this.emit("RESUME");
+        }
+        return { ok: {} };
+      case "x-colo-lost-heartbeat": {
+        if (s.mode === "none") return { error: "The feature 'colo' is not enabled" };
+        const role = s.mode;
+        setTimeout(() => {
+          s.lastMode = role;
+          s.mode = "none";
+          s.reason = "request";
+          s.streamOk = false;
+          this.emit("COLO_EXIT", { mode: role, reason: role === "primary" ? "error" : "request" });
+        }, 2);
+        return { ok: {} };
+      }
+      case "nbd-server-stop":
+        if (!s.nbdServer) return { error: "NBD server not running" };
+        s.nbdServer = false;
+        return { ok: {} };
+      case "x-blockdev-change":
+        if (!s.replicationChild) return { error: `Node '${String(args.parent)}' does not have child '${String(args.child)}'` };
+        s.replicationChild = false;
+        return { ok: {} };
+      case "human-monitor-command": {
+        const m = /^drive_del (\S+)$/.exec(String(args["command-line"]));
+        if (!m) return { ok: "unknown command\r\n" };
+        if (!s.drives.delete(m[1]!)) return { ok: `Device '${m[1]}' not found\r\n` };
+        return { ok: "" };
+      }
+      case "object-del":
+        if (!s.objects.delete(String(args.id))) return { error: `object '${String(args.id)}' not found` };
+        return { ok: {} };
+      default:
+        return { error: `The command ${command} has not been found` };
+    }
+  }
+}
