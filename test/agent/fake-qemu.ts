@@ -176,6 +176,10 @@ export class FakeQemu {
         if (!s.drives.delete(m[1]!)) return { ok: `Device '${m[1]}' not found\r\n` };
         return { ok: "" };
       }
+      case "query-named-block-nodes":
+        return { ok: [...s.drives].map((d) => ({ "node-name": d })) };
+      case "qom-list":
+        return { ok: [...s.objects].map((name) => ({ name, type: "child<object>" })) };
       case "object-del":
         if (!s.objects.delete(String(args.id))) return { error: `object '${String(args.id)}' not found` };
         return { ok: {} };

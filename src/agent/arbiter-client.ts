@@ -1,0 +1,57 @@
+/**
+ * Heartbeats to the arbiter over HTTP. The agent token is read from its file, and read again after
+ * a 401 (the operator may have rotated it). Answers are validated with the API's own schema.
+ */
+import { readFileSync } from "node:fs";
+import { type HeartbeatBody, HeartbeatReply, type HeartbeatReplyBody } from "../api/schemas.js";
+
+export type BeatResult = { ok: true; reply: HeartbeatReplyBody } | { ok: false; status: number | null; code: string; message: string };
+
+export class ArbiterClient {
+  #token: string | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly pairId: string,
+    readonly tokenFile: string,
+    readonly timeoutMs: number,
+    readonly fetchImpl: typeof fetch = fetch,
+  ) {}
+
+  #readToken(): string {
+    this.#token = readFileSync(this.tokenFile, "utf8").trim();
+    return this.#token;
+  }
+
+  async beat(body: HeartbeatBody): Promise<BeatResult> {
+    const token = this.#token ?? this.#readToken();
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${this.url.replace(/\/$/, "")}/v1/pairs/${encodeURIComponent(this.pairId)}/heartbeat`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      return { ok: false, status: null, code: "unreachable", message: e instanceof Error ? e.message : String(e) };
+    }
+    const text = await res.text().catch(() => "");
+    if (res.status === 401) this.#token = null;
+    if (!res.ok) {
+      const err = safeJson(text) as { error?: { code?: string; message?: string } } | null;
+      return { ok: false, status: res.status, code: err?.error?.code ?? `http_${res.status}`, message: err?.error?.message ?? text.slice(0, 200) };
+    }
+    const parsed = HeartbeatReply.safeParse(safeJson(text));
+    if (!parsed.success) return { ok: false, status: res.status, code: "bad_reply", message: parsed.error.message.slice(0, 200) };
+    return { ok: true, reply: parsed.data };
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/** colo-arbiter-agent: the node agent beside one QEMU of a COLO pair (see README, "The node agent"). */
+import { join } from "node:path";
+import { ArbiterClient } from "./arbiter-client.js";
+import { Agent } from "./agent.js";
+import { systemClock } from "./clock.js";
+import { loadSettings } from "./config.js";
+import { fileKeptStore } from "./kept-state.js";
+import { jsonLogger } from "./log.js";
+import { pidfileProcess } from "./qemu/process.js";
+import { QmpClient } from "./qmp/client.js";
+import { openWatchdog } from "./watchdog.js";
+
+const loaded = loadSettings(process.argv.slice(2));
+if (!loaded.ok) {
+  process.stderr.write(`${loaded.error}\n`);
+  process.exit(2);
+}
+const s = loaded.settings;
+const log = jsonLogger();
+const watchdog = s.watchdog ? openWatchdog(s.watchdog) : null;
+if (watchdog) log.info("watchdog armed", { device: s.watchdog, timeoutMs: watchdog.timeoutMs });
+else log.warn("no watchdog: this node reports itself unguarded");
+
+const agent = new Agent({
+  nodeId: s.node,
+  clock: systemClock,
+  qmp: new QmpClient(s.qmp, { timeoutMs: 2000, backoff: { minMs: 100, maxMs: 5000 } }),
+  process: pidfileProcess(s.pidfile),
+  arbiter: new ArbiterClient(s.arbiter, s.pair, s.tokenFile, 5000),
+  kept: fileKeptStore(join(s.stateDir, `${s.pair}.${s.node}.json`)),
+  watchdog,
+  log,
+  ids: s.ids,
+});
+for (const sig of ["SIGTERM", "SIGINT"] as const) {
+  process.once(sig, () => {
+    log.info("stopping", { signal: sig });
+    agent.stop();
+    process.exit(0);
+  });
+}
+await agent.start();

@@ -1,0 +1,116 @@
+/**
+ * The agent's settings: from flags, or a JSON file (--config) with the same settings plus the
+ * runbook ids; flags override the file. Errors name the field (and the file).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { Id } from "../api/schemas.js";
+import { type QmpAddress, parseQmpAddress } from "./qmp/client.js";
+import { DEFAULT_IDS, type RunbookIds } from "./runbooks.js";
+
+const Settings = z
+  .object({
+    arbiter: z.url(),
+    pair: Id,
+    node: Id,
+    tokenFile: z.string().min(1),
+    qmp: z.string().refine((s) => parseQmpAddress(s) !== null, "unix:/path or tcp:host:port"),
+    pidfile: z.string().min(1),
+    watchdog: z.string().min(1).optional(),
+    nbdNode: z.string().min(1).optional(),
+    stateDir: z.string().min(1).default("/run/colo-arbiter"),
+    ids: z
+      .object({
+        quorumParent: z.string().min(1),
+        replicationChild: z.string().min(1),
+        replicationNode: z.string().min(1),
+        objects: z.array(z.string().min(1)),
+      })
+      .partial()
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export interface AgentSettings {
+  arbiter: string;
+  pair: string;
+  node: string;
+  tokenFile: string;
+  qmp: QmpAddress;
+  pidfile: string;
+  watchdog: string | null;
+  stateDir: string;
+  ids: RunbookIds;
+}
+
+export type SettingsResult = { ok: true; settings: AgentSettings } | { ok: false; error: string };
+
+const FLAGS = {
+  config: { type: "string" },
+  arbiter: { type: "string" },
+  pair: { type: "string" },
+  node: { type: "string" },
+  "token-file": { type: "string" },
+  qmp: { type: "string" },
+  pidfile: { type: "string" },
+  watchdog: { type: "string" },
+  "nbd-node": { type: "string" },
+  "state-dir": { type: "string" },
+} as const;
+
+export const USAGE =
+  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--config FILE]";
+
+export function loadSettings(argv: string[]): SettingsResult {
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({ args: argv, options: FLAGS, strict: true }).values as Record<string, string | undefined>;
+  } catch (e) {
+    return { ok: false, error: `${e instanceof Error ? e.message : String(e)}\n${USAGE}` };
+  }
+  let file: Record<string, unknown> = {};
+  const from = flags.config;
+  if (from) {
+    try {
+      file = JSON.parse(readFileSync(from, "utf8")) as Record<string, unknown>;
+    } catch (e) {
+      return { ok: false, error: `${from}: ${e instanceof Error ? e.message : String(e)}` };
+    }
+  }
+  const fromFlags = Object.fromEntries(
+    Object.entries({
+      arbiter: flags.arbiter,
+      pair: flags.pair,
+      node: flags.node,
+      tokenFile: flags["token-file"],
+      qmp: flags.qmp,
+      pidfile: flags.pidfile,
+      watchdog: flags.watchdog,
+      nbdNode: flags["nbd-node"],
+      stateDir: flags["state-dir"],
+    }).filter(([, v]) => v !== undefined),
+  );
+  const parsed = Settings.safeParse({ ...file, ...fromFlags });
+  if (!parsed.success) {
+    const where = from ? ` (flags and ${from})` : "";
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "(settings)"}: ${i.message}${where}`);
+    return { ok: false, error: `${lines.join("\n")}\n${USAGE}` };
+  }
+  const s = parsed.data;
+  return {
+    ok: true,
+    settings: {
+      arbiter: s.arbiter,
+      pair: s.pair,
+      node: s.node,
+      tokenFile: s.tokenFile,
+      qmp: parseQmpAddress(s.qmp)!,
+      pidfile: s.pidfile,
+      watchdog: s.watchdog ?? null,
+      stateDir: s.stateDir,
+      ids: { ...DEFAULT_IDS, ...s.ids, nbdNode: s.nbdNode ?? DEFAULT_IDS.nbdNode },
+    },
+  };
+}
