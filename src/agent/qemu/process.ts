@@ -12,11 +12,15 @@ export interface QemuProcess {
   kill(instance: QemuInstance, timeoutMs: number): Promise<boolean>;
 }
 
-/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot; with the pid, it names one process. */
+/**
+ * Field 22 of /proc/<pid>/stat: start time in clock ticks since boot; with the pid, it names one
+ * process. A zombie (state Z) counts as gone: it runs nothing.
+ */
 function startTicks(pid: number, proc: string): number | null {
   try {
     const stat = readFileSync(`${proc}/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z") return null;
     const ticks = Number(fields[19]);
     return Number.isFinite(ticks) ? ticks : null;
   } catch {
