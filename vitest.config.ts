@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/protocol/**/*.test.ts", "test/sim/**/*.test.ts", "test/agent/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          include: ["test/protocol/**/*.test.ts", "test/sim/**/*.test.ts", "test/agent/**/*.test.ts", "test/e2e/**/*.test.ts", "test/colo/**/*.test.ts"],
         },
       },
       {

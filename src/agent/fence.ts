@@ -29,7 +29,8 @@ export async function fence(instance: QemuInstance | null, ctx: FenceContext): P
   const left = () => Math.max(1, deadline - ctx.clock.now());
   try {
     const { qmp } = ctx.qemu;
-    const wasStreaming = !ctx.qemu.replication.broken && ctx.qemu.knowledge.colo?.mode !== "none";
+    const mode = ctx.qemu.knowledge.colo?.mode;
+    const wasStreaming = !ctx.qemu.replication.broken && (mode === "primary" || mode === "secondary");
     const exited = wasStreaming ? nextColoExit(ctx.qemu, left()) : Promise.resolve(true);
     const nbd = ctx.nbdNode;
     const yanked = await yankStreams(qmp, (i) => i.type === "migration" || (i.type === "block-node" && (nbd === null || i["node-name"] === nbd)), left());

@@ -1,0 +1,138 @@
+/**
+ * A real COLO pair on loopback, set up as QEMU's docs/COLO-FT.txt describes: quorum + block
+ * replication over NBD, colo-compare with its mirror and redirectors, and x-colo migration. It runs
+ * with `-machine none` (no vCPU: under TCG a real machine deadlocks at the first checkpoint), so
+ * checkpoints, block replication, the proxy objects and failover run, only no guest code.
+ * Each QEMU gets two QMP monitors: one for this harness, one for the agent.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QmpClient } from "../../src/agent/qmp/client.js";
+import { freePort } from "../e2e/wrangler-dev.js";
+import { QEMU } from "../agent/real-qemu.js";
+
+export interface ColoSide {
+  qmp: QmpClient;
+  agentQmp: string;
+  pidfile: string;
+  child: ChildProcess;
+}
+
+export interface ColoPair {
+  dir: string;
+  primary: ColoSide;
+  secondary: ColoSide;
+  stop(): void;
+}
+
+const DISK = "16M";
+
+async function waitFor(path: string, child: ChildProcess, what: string, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    if (Date.now() > end) throw new Error(`${what} did not start`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function launch(dir: string, name: string, args: string[]): { child: ChildProcess; harnessQmp: string; agentQmp: string; pidfile: string; log: () => string } {
+  const harnessQmp = join(dir, `${name}-harness.sock`);
+  const agentQmp = join(dir, `${name}-agent.sock`);
+  const pidfile = join(dir, `${name}.pid`);
+  const child = spawn(
+    QEMU,
+    ["-machine", "none", "-nodefaults", "-display", "none", "-name", name, "-m", "64",
+      "-qmp", `unix:${harnessQmp},server=on,wait=off`, "-qmp", `unix:${agentQmp},server=on,wait=off`, "-pidfile", pidfile, ...args],
+    { stdio: ["ignore", "ignore", "pipe"], detached: true },
+  );
+  let err = "";
+  child.stderr?.on("data", (d) => (err += d));
+  return { child, harnessQmp, agentQmp, pidfile, log: () => err };
+}
+
+/** Where each side's agent will find its QEMU, known before QEMU starts (agents start first). */
+export function coloPaths(dir: string) {
+  const side = (name: string) => ({ agentQmp: join(dir, `${name}-agent.sock`), pidfile: join(dir, `${name}.pid`) });
+  return { primary: side("primary"), secondary: side("secondary") };
+}
+
+export function coloDir(): string {
+  return mkdtempSync(join(tmpdir(), "colo-pair-"));
+}
+
+export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): Promise<ColoPair> {
+  const img = (n: string) => join(dir, n);
+  for (const n of ["primary.qcow2", "secondary-active.qcow2", "secondary-hidden.qcow2"]) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
+  execFileSync("cp", [img("primary.qcow2"), img("secondary-parent.qcow2")]);
+  const [mirror, compare1, compare0, compareOut, nbd, migration] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+
+  const p = launch(dir, "primary", [
+    "-netdev", "user,id=hn0,restrict=on",
+    "-chardev", `socket,id=mirror0,host=127.0.0.1,port=${mirror},server=on,wait=off`,
+    "-chardev", `socket,id=compare1,host=127.0.0.1,port=${compare1},server=on,wait=on`,
+    "-chardev", `socket,id=compare0,host=127.0.0.1,port=${compare0},server=on,wait=off`,
+    "-chardev", `socket,id=compare0-0,host=127.0.0.1,port=${compare0}`,
+    "-chardev", `socket,id=compare_out,host=127.0.0.1,port=${compareOut},server=on,wait=off`,
+    "-chardev", `socket,id=compare_out0,host=127.0.0.1,port=${compareOut}`,
+    "-object", "filter-mirror,id=m0,netdev=hn0,queue=tx,outdev=mirror0",
+    "-object", "filter-redirector,netdev=hn0,id=redire0,queue=rx,indev=compare_out",
+    "-object", "filter-redirector,netdev=hn0,id=redire1,queue=rx,outdev=compare0",
+    "-object", "iothread,id=iothread1",
+    "-object", "colo-compare,id=comp0,primary_in=compare0-0,secondary_in=compare1,outdev=compare_out0,iothread=iothread1",
+    "-drive", `if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0.file.filename=${img("primary.qcow2")},children.0.driver=qcow2`,
+    "-S",
+  ]);
+  const s = launch(dir, "secondary", [
+    "-netdev", "user,id=hn0,restrict=on",
+    "-chardev", `socket,id=red0,host=127.0.0.1,port=${mirror},reconnect=1`,
+    "-chardev", `socket,id=red1,host=127.0.0.1,port=${compare1},reconnect=1`,
+    "-object", "filter-redirector,id=f1,netdev=hn0,queue=tx,indev=red0",
+    "-object", "filter-redirector,id=f2,netdev=hn0,queue=rx,outdev=red1",
+    "-object", "filter-rewriter,id=rew0,netdev=hn0,queue=all",
+    "-drive", `if=none,id=parent0,file.filename=${img("secondary-parent.qcow2")},driver=qcow2`,
+    "-drive", `if=none,id=childs0,driver=replication,mode=secondary,file.driver=qcow2,top-id=colo-disk0,file.file.filename=${img("secondary-active.qcow2")},file.backing.driver=qcow2,file.backing.file.filename=${img("secondary-hidden.qcow2")},file.backing.backing=parent0`,
+    "-drive", "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0=childs0",
+    "-incoming", `tcp:127.0.0.1:${migration}`,
+  ]);
+  const kill = () => {
+    for (const c of [p.child, s.child]) if (c.exitCode === null && c.pid) try { process.kill(c.pid, "SIGKILL"); } catch { /* gone */ }
+  };
+  try {
+    await waitFor(p.harnessQmp, p.child, `primary QEMU: ${p.log()}`);
+    await waitFor(s.harnessQmp, s.child, `secondary QEMU: ${s.log()}`);
+    const pq = new QmpClient({ kind: "unix", path: p.harnessQmp }, { timeoutMs: 10_000 });
+    const sq = new QmpClient({ kind: "unix", path: s.harnessQmp }, { timeoutMs: 10_000 });
+    await Promise.all([pq.connect(), sq.connect()]);
+    await sq.execute("nbd-server-start", { addr: { type: "inet", data: { host: "127.0.0.1", port: String(nbd) } } });
+    await sq.execute("nbd-server-add", { device: "parent0", writable: true });
+    await pq.hmp(`drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.1,file.port=${nbd},file.export=parent0,file.node-name=nbd0,node-name=replication0`);
+    await pq.execute("x-blockdev-change", { parent: "colo-disk0", node: "replication0" });
+    await pq.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-colo", state: true }] });
+    await pq.execute("migrate-set-parameters", { "x-checkpoint-delay": checkpointDelayMs });
+    await pq.execute("migrate", { uri: `tcp:127.0.0.1:${migration}` });
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const [a, b] = await Promise.all([pq.execute<{ mode: string }>("query-colo-status"), sq.execute<{ mode: string }>("query-colo-status")]);
+      if (a.mode === "primary" && b.mode === "secondary") break;
+      if (Date.now() > end) throw new Error(`the pair did not reach COLO: primary ${a.mode}, secondary ${b.mode}\n${p.log()}\n${s.log()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return {
+      dir,
+      primary: { qmp: pq, agentQmp: p.agentQmp, pidfile: p.pidfile, child: p.child },
+      secondary: { qmp: sq, agentQmp: s.agentQmp, pidfile: s.pidfile, child: s.child },
+      stop() {
+        pq.close();
+        sq.close();
+        kill();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    kill();
+    throw e;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * A REAL COLO pair (two QEMUs on loopback, test/colo/colo-pair.ts), the arbiter under
+ * `wrangler dev`, and both agents as processes. No agent acts on its own: every failover is an
+ * order in the arbiter's event log. Generous timeouts, no timed assertions.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { systemClock } from "../../src/agent/clock.js";
+import { fence } from "../../src/agent/fence.js";
+import { silentLogger } from "../../src/agent/log.js";
+import { pidfileProcess } from "../../src/agent/qemu/process.js";
+import { QemuTracker } from "../../src/agent/qemu/tracker.js";
+import { QmpClient } from "../../src/agent/qmp/client.js";
+import { qemuAvailable } from "../agent/real-qemu.js";
+import { type DevServer, startDev } from "../e2e/wrangler-dev.js";
+import { type ColoPair, coloDir, coloPaths, startColoPair } from "./colo-pair.js";
+
+const have = qemuAvailable();
+const CHECKPOINT_MS = 1000;
+const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 1700, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
+
+let dev: DevServer;
+const pairs: ColoPair[] = [];
+const procs: ChildProcess[] = [];
+
+beforeAll(async () => {
+  if (have) dev = await startDev();
+}, 90_000);
+afterAll(async () => {
+  await dev?.stop();
+});
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null && p.pid) killGroup(p, "SIGKILL");
+  for (const p of pairs.splice(0)) p.stop();
+});
+
+function killGroup(p: ChildProcess, sig: NodeJS.Signals) {
+  try {
+    process.kill(-p.pid!, sig);
+  } catch {
+    // gone
+  }
+}
+
+async function until<T>(what: string, f: () => Promise<T | null | false>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => null);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${dev.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${dev.adminToken}`, ...(body ? { "content-type": "application/json" } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return (await res.json()) as T;
+}
+
+function startAgent(dir: string, pairId: string, node: "a" | "b", token: string): ChildProcess {
+  const paths = coloPaths(dir);
+  const side = node === "a" ? paths.primary : paths.secondary;
+  const tokenFile = join(dir, `${node}.token`);
+  writeFileSync(tokenFile, token);
+  const p = spawn(
+    "npx",
+    ["--no-install", "tsx", "src/agent/cli.ts", "--arbiter", dev.url, "--pair", pairId, "--node", node, "--token-file", tokenFile,
+      "--qmp", `unix:${side.agentQmp}`, "--pidfile", side.pidfile, "--state-dir", join(dir, `state-${node}`)],
+    { stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  procs.push(p);
+  return p;
+}
+
+/**
+ * A protected pair: a pair at the arbiter, both agents beating and holding leases, then the real
+ * QEMUs started and put in COLO (agents start before QEMU, as the start rule requires).
+ */
+async function protectedPair(name: string) {
+  const pairId = `${name}-${Date.now().toString(36)}`;
+  const created = await api<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
+    nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }],
+    ...TIMINGS,
+  });
+  const dir = coloDir();
+  const agents = { a: startAgent(dir, pairId, "a", created.agentTokens.a!), b: startAgent(dir, pairId, "b", created.agentTokens.b!) };
+  await until("both agents leased", async () => {
+    const s = await api<{ nodes: { lease: unknown }[] }>("GET", `/v1/pairs/${pairId}`);
+    return s.nodes.every((n) => n.lease !== null);
+  });
+  const pair = await startColoPair(CHECKPOINT_MS, dir);
+  pairs.push(pair);
+  await until("the pair protected", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "protected");
+  return { pair, pairId, agents };
+}
+
+const colo = (q: QmpClient) => q.execute<{ mode: string; "last-mode": string; reason: string }>("query-colo-status");
+const running = async (q: QmpClient) => (await q.execute<{ running: boolean }>("query-status")).running;
+
+async function ordersIn(pairId: string) {
+  const ev = await api<{ events: { type: string; node?: string; data?: { action?: string } }[] }>("GET", `/v1/pairs/${pairId}/events?limit=500`);
+  return ev.events.filter((e) => e.type === "order_issued").map((e) => `${e.data?.action}:${e.node}`);
+}
+
+describe.skipIf(!have)("a real COLO pair", () => {
+  it("(c) a fence while replication works holds: the VM is still stopped after two checkpoints", async () => {
+    const pair = await startColoPair(CHECKPOINT_MS);
+    pairs.push(pair);
+    const qmp = new QmpClient({ kind: "unix", path: pair.primary.agentQmp }, { timeoutMs: 3000 });
+    await qmp.connect();
+    const proc = pidfileProcess(pair.primary.pidfile);
+    const tracker = new QemuTracker(qmp, proc, systemClock, null, "replication0");
+    await tracker.refresh(2000);
+    const out = await fence(tracker.instance, { qemu: tracker, process: proc, clock: systemClock, log: silentLogger, boundMs: 2000, nbdNode: null });
+    expect(out).toEqual({ confirmed: true, how: "stopped" });
+    await new Promise((r) => setTimeout(r, 3 * CHECKPOINT_MS));
+    expect(await running(pair.primary.qmp)).toBe(false);
+    qmp.close();
+  }, 120_000);
+
+  it("(a) kill the primary QEMU and its agent: the secondary leaves COLO by a requested failover and runs", async () => {
+    const { pair, pairId, agents } = await protectedPair("kill-primary");
+    killGroup(agents.a, "SIGKILL");
+    process.kill(pair.primary.child.pid!, "SIGKILL");
+    const s = await until("the secondary failed over", async () => {
+      const c = await colo(pair.secondary.qmp);
+      return c.mode === "none" ? c : null;
+    });
+    expect(s).toEqual({ mode: "none", "last-mode": "secondary", reason: "request" });
+    expect(await running(pair.secondary.qmp)).toBe(true);
+    expect(await ordersIn(pairId)).toContain("failover:b");
+  }, 180_000);
+
+  it("(d) kill the secondary QEMU and its agent: the primary leaves COLO by a requested failover and keeps running", async () => {
+    const { pair, pairId, agents } = await protectedPair("kill-secondary");
+    killGroup(agents.b, "SIGKILL");
+    process.kill(pair.secondary.child.pid!, "SIGKILL");
+    const p = await until("the primary failed over", async () => {
+      const c = await colo(pair.primary.qmp);
+      return c.mode === "none" ? c : null;
+    });
+    expect(p).toEqual({ mode: "none", "last-mode": "primary", reason: "request" });
+    expect(await until("the primary running", async () => running(pair.primary.qmp))).toBe(true);
+    expect(await ordersIn(pairId)).toContain("failover:a");
+  }, 180_000);
+
+  it("(b) freeze the secondary: the primary survives through the yank-first runbook; the thawed secondary does not serve", async () => {
+    const { pair, pairId, agents } = await protectedPair("freeze-secondary");
+    killGroup(agents.b, "SIGSTOP");
+    process.kill(pair.secondary.child.pid!, "SIGSTOP");
+    const p = await until("the primary failed over", async () => {
+      const c = await colo(pair.primary.qmp);
+      return c.mode === "none" ? c : null;
+    });
+    expect(p).toEqual({ mode: "none", "last-mode": "primary", reason: "request" });
+    expect(await ordersIn(pairId)).toContain("failover:a");
+    process.kill(pair.secondary.child.pid!, "SIGCONT");
+    killGroup(agents.b, "SIGCONT");
+    await new Promise((r) => setTimeout(r, 3000));
+    // Still a COLO secondary (its output goes nowhere) or stopped: it never serves beside the primary.
+    const c = await colo(pair.secondary.qmp);
+    const serving = c.mode !== "secondary" && (await running(pair.secondary.qmp));
+    expect(serving).toBe(false);
+  }, 180_000);
+});
