@@ -28,6 +28,7 @@ import type { QemuProcess } from "./qemu/process.js";
 import { QemuTracker } from "./qemu/tracker.js";
 import type { QmpClient } from "./qmp/client.js";
 import { type RunbookIds, runFailover, verify } from "./runbooks.js";
+import { waitFor } from "./wait.js";
 import type { Watchdog } from "./watchdog.js";
 
 export interface AgentDeps {
@@ -102,19 +103,8 @@ export class Agent {
 
   #connected(timeoutMs: number): Promise<boolean> {
     const qmp = this.#d.qmp;
-    if (qmp.connected || this.#qemu.instance === null && this.#d.process.instance() === null) return Promise.resolve(qmp.connected);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        off();
-        resolve(false);
-      }, timeoutMs);
-      const off = qmp.onConnection((up) => {
-        if (!up) return;
-        clearTimeout(timer);
-        off();
-        resolve(true);
-      });
-    });
+    if (qmp.connected || this.#d.process.instance() === null) return Promise.resolve(qmp.connected);
+    return waitFor<boolean>((fn) => qmp.onConnection(fn), (up) => up, timeoutMs);
   }
 
   /** A service stop: disarm the watchdog only if this node cannot serve (its VM stopped or gone). */

@@ -9,7 +9,9 @@ import type { MonoClock } from "./clock.js";
 import type { Logger } from "./log.js";
 import type { QemuProcess } from "./qemu/process.js";
 import type { QemuTracker } from "./qemu/tracker.js";
+import type { QmpEvent } from "./qmp/client.js";
 import { yankStreams } from "./runbooks.js";
+import { waitFor } from "./wait.js";
 
 export type FenceOutcome = { confirmed: true; how: "stopped" | "killed" | "gone" } | { confirmed: false; error: string };
 
@@ -49,16 +51,5 @@ export async function fence(instance: QemuInstance | null, ctx: FenceContext): P
 }
 
 function nextColoExit(qemu: QemuTracker, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      off();
-      resolve(false);
-    }, timeoutMs);
-    const off = qemu.onEvent((e) => {
-      if (e.event !== "COLO_EXIT") return;
-      clearTimeout(timer);
-      off();
-      resolve(true);
-    });
-  });
+  return waitFor<QmpEvent>((fn) => qemu.onEvent(fn), (e) => e.event === "COLO_EXIT", timeoutMs);
 }
