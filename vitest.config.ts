@@ -18,7 +18,14 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // TEST_CLOCK lets alarm tests move the pair object's clock; the admin token is a test value.
-            miniflare: { bindings: { TEST_CLOCK: "1", ARBITER_ADMIN_TOKEN: "test-admin-token-0123456789abcdefghij" } },
+            miniflare: {
+              bindings: {
+                TEST_CLOCK: "1",
+                ARBITER_ADMIN_TOKEN: "test-admin-token-0123456789abcdefghij",
+                ALLOW_INSECURE_SINKS: "1",
+                PUBLIC_BASE_URL: "https://arbiter.test",
+              },
+            },
           }),
         ],
         test: {

@@ -92,8 +92,19 @@ export const PairConfigFields = {
   holdDownMs: z.number().int().min(0).max(86_400_000).optional(),
 };
 
+/** Pager sinks (docs/webhooks.md). Secrets are write-only: omit one to keep the stored value. */
+export const SinkSpec = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("pagerduty"), routingKey: z.string().min(1).max(200).optional(), url: z.url().optional() }),
+    z.object({ type: z.literal("slack"), url: z.url() }),
+    z.object({ type: z.literal("webhook"), url: z.url(), secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "whsec_<base64>").optional() }),
+  ])
+  .openapi("Sink");
+export type SinkSpecBody = z.infer<typeof SinkSpec>;
+
 export const PairSpec = z
   .object({
+    sinks: z.array(SinkSpec).max(10).optional(),
     nodes: z
       .array(z.object({ id: Id, role: Role }))
       .length(2)
@@ -155,6 +166,18 @@ export const PairStatus = z
     needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
     maintenance: z.object({ since: z.number(), reason: z.string().nullable(), actor: z.string() }).nullable(),
     createdAt: z.number(),
+    sinks: z
+      .array(
+        z.object({
+          id: z.string(),
+          type: z.string(),
+          url: z.string(),
+          pending: z.number().int(),
+          deadLettered: z.number().int(),
+          lastError: z.string().nullable(),
+        }),
+      )
+      .optional(),
   })
   .openapi("PairStatus");
 
@@ -201,3 +224,4 @@ export type PairSpecBody = z.infer<typeof PairSpec>;
 export type PairStatusBody = z.infer<typeof PairStatus>;
 export type EventBody = z.infer<typeof Event>;
 export type HeartbeatReplyBody = z.infer<typeof HeartbeatReply>;
+

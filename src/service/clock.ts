@@ -7,12 +7,19 @@ let offsetMs = 0;
 
 export interface Clock {
   now(): number;
+  /** The real time at which to set the alarm for a deadline on this clock. */
+  alarmTime(deadline: number): number;
 }
 
-export const realClock: Clock = { now: () => Date.now() };
+export const realClock: Clock = { now: () => Date.now(), alarmTime: (deadline) => deadline };
 
+/**
+ * A clock tests move forward. Its alarms never fire by themselves (a moved clock would make every
+ * deadline look past): a test runs them with runDurableObjectAlarm when it means to.
+ */
 export const testClock = {
   now: () => Date.now() + offsetMs,
+  alarmTime: () => Date.now() + 24 * 3600 * 1000,
   advance(ms: number) {
     offsetMs += ms;
   },

@@ -6,6 +6,10 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<RegistryObject>;
   /** Secret (wrangler secret put): admin routes fail closed while it is unset or short. */
   ARBITER_ADMIN_TOKEN?: string;
+  /** Any non-empty value lets sinks use plain http (npm run dev sets it; a deploy never should). */
+  ALLOW_INSECURE_SINKS?: string;
+  /** The base of the links in pager messages, e.g. https://arbiter.example.com. */
+  PUBLIC_BASE_URL?: string;
   /** Where new pair objects are placed (a Durable Object location hint such as "weur"). */
   LOCATION_HINT?: string;
   /** Only in tests: lets a test move the Durable Object's clock. */

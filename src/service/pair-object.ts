@@ -17,7 +17,12 @@ import type { Principal } from "./auth.js";
 import { type Clock, clockFor } from "./clock.js";
 import type { Env } from "./env.js";
 import { type ApiError, type Result, apiError, fail, ok } from "./errors.js";
+import { attempt } from "./notify/deliver.js";
+import { outgoing } from "./notify/messages.js";
+import { nextAttemptAt } from "./notify/retry.js";
+import { type Sink, redact, resolveSinks } from "./notify/sinks.js";
 import { PairStore } from "./pair-store.js";
+import { alarmToSet } from "./schedule.js";
 import { type PairSummary, summaryOf } from "./registry-object.js";
 import { pairStatus } from "./status-view.js";
 import { newAgentToken, secretMatches, sha256, toHex } from "./tokens.js";
@@ -36,6 +41,10 @@ export class PairObject extends DurableObject<Env> {
   #state: ArbiterState | null = null;
   #tokens = new Map<string, { hash: string; prevHash: string | null }>();
   #alarmAt: number | null = null;
+  #sinks: Sink[] = [];
+  #delivering: Promise<void> | null = null;
+  /** When the outbox's next head is due, mirrored in memory so a beat reads no storage for it. */
+  #outboxDue: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -47,6 +56,8 @@ export class PairObject extends DurableObject<Env> {
       // A (re)start: every node counts as granted a lease now (the protocol's restart rule).
       this.#state = restore(d, this.#clock.now());
       this.#tokens = this.#store.tokenHashes();
+      this.#sinks = this.#store.sinks();
+      this.#outboxDue = this.#store.nextDue();
       this.#alarmAt = await this.#store.getAlarm();
       await this.#rearm();
     });
@@ -82,7 +93,13 @@ export class PairObject extends DurableObject<Env> {
   async status(p: Principal): Promise<Result<PairStatusBody>> {
     const a = await this.authorize(p);
     if (!a.ok) return a;
-    return ok(pairStatus(this.#state!, this.#clock.now()));
+    return ok(this.#status());
+  }
+
+  #status(): PairStatusBody {
+    const delivery = this.#store.deliveryState();
+    const sinks = this.#sinks.map((s) => ({ ...redact(s), pending: 0, deadLettered: 0, lastError: null, ...delivery.get(s.id) }));
+    return { ...pairStatus(this.#state!, this.#clock.now()), sinks };
   }
 
   async events(p: Principal, limit: number, before?: number, after?: number): Promise<Result<z.infer<typeof EventsPage>>> {
@@ -102,13 +119,16 @@ export class PairObject extends DurableObject<Env> {
 
   async put(pairId: string, spec: PairSpecBody, createOnly: boolean): Promise<Result<PutResult>> {
     const config = configOf(spec, this.#state?.durable.config.requested ?? DEFAULT_CONFIG);
+    const sinks = spec.sinks ? resolveSinks(spec.sinks, this.#state ? this.#sinks : [], !!this.env.ALLOW_INSECURE_SINKS) : null;
+    if (sinks && "field" in sinks) return { ok: false, error: apiError("invalid_body", `${sinks.field}: ${sinks.message}`, sinks.field.split(".")) };
     if (this.#state) {
       if (createOnly) return fail("pair_exists", `pair ${pairId} exists (If-None-Match: *)`);
       const ids = new Set(this.#state.durable.nodeIds);
       if (spec.nodes.some((n) => !ids.has(n.id))) return fail("nodes_immutable", "the node set of a pair cannot change after creation");
       const out = await this.#apply({ type: "configure", config, actor: "admin" });
       if (out.rejection) return { ok: false, error: rejectionError(out) };
-      return ok({ created: false, status: pairStatus(this.#state, this.#clock.now()) });
+      if (sinks) this.#saveSinks(sinks);
+      return ok({ created: false, status: this.#status() });
     }
     const violations = checkTimings(config);
     if (violations.length > 0) return fail("timing_rule", violations.map((v) => `${v.rule}: ${v.message}`).join("; "));
@@ -120,16 +140,17 @@ export class PairObject extends DurableObject<Env> {
     for (const node of [primary, secondary]) agentTokens[node] = await this.#issueToken(pairId, node, false);
     this.#store.saveDurable(this.#state.durable);
     this.#store.appendEvents([serviceEvent(this.#state, now, "pair_created", `pair created: ${primary} primary, ${secondary} secondary`)]);
+    this.#saveSinks(sinks ?? []);
     await this.#rearm();
     await this.#updateRegistry();
-    return ok({ created: true, status: pairStatus(this.#state, now), agentTokens });
+    return ok({ created: true, status: this.#status(), agentTokens });
   }
 
   async operate(event: OperatorEvent): Promise<Result<{ issued: Order[]; status: PairStatusBody }>> {
     if (!this.#state) return fail("pair_not_found", "no such pair");
     const out = await this.#apply(event);
     if (out.rejection) return { ok: false, error: rejectionError(out) };
-    return ok({ issued: out.issued, status: pairStatus(this.#state, this.#clock.now()) });
+    return ok({ issued: out.issued, status: this.#status() });
   }
 
   async rotateToken(nodeId: string): Promise<Result<{ token: string }>> {
@@ -148,9 +169,11 @@ export class PairObject extends DurableObject<Env> {
     const leased = s.durable.nodeIds.filter((n) => !pastLease(s, n, now));
     if (leased.length > 0 && !force) return fail("lease_held", `${leased.join(" and ")} may hold a lease: delete with ?force=true`);
     this.#store.deletePair(s.durable.epoch);
+    this.#outboxDue = null;
     await this.#store.deleteAlarm();
     this.#alarmAt = null;
     this.#state = null;
+    this.#sinks = [];
     this.#tokens.clear();
     await this.#registry().remove(s.durable.pairId);
     return ok(null);
@@ -163,6 +186,54 @@ export class PairObject extends DurableObject<Env> {
     this.#alarmAt = null;
     if (!this.#state) return;
     await this.#apply({ type: "tick" });
+    // Deliveries run outside the alarm: a slow sink must not hold back the next deadline's alarm.
+    this.ctx.waitUntil(this.deliverDue());
+  }
+
+  /**
+   * Sends every sink's due head of line, sinks side by side, each in order; a failure schedules a
+   * retry and holds that sink's later events back; an entry past its retries is dead-lettered and
+   * unblocks the next. Runs once at a time; tests call it to wait for deliveries.
+   */
+  deliverDue(): Promise<void> {
+    if (this.#delivering) return this.#delivering;
+    const run = (async () => {
+      try {
+        await Promise.all(this.#sinks.map((s) => this.#deliverSink(s)));
+      } finally {
+        this.#delivering = null;
+        this.#outboxDue = this.#store.nextDue();
+        await this.#rearm();
+      }
+    })();
+    this.#delivering = run;
+    return run;
+  }
+
+  async #deliverSink(sink: Sink) {
+    for (;;) {
+      const now = this.#clock.now();
+      const head = this.#store.head(sink.id);
+      if (!head || head.nextAt > now || !this.#sinks.includes(sink)) return;
+      const { status, result } = await attempt(sink, head, now);
+      const at = this.#clock.now();
+      if (result.kind === "delivered") {
+        this.#store.recordAttempt(head.seq, at, status, "delivered", null, null);
+        continue;
+      }
+      const next = result.kind === "retry" ? nextAttemptAt(head.createdAt, head.attempts + 1, at, result.retryAfterMs, Math.random) : null;
+      if (next !== null) {
+        this.#store.recordAttempt(head.seq, at, status, "retry", next, result.error);
+        return;
+      }
+      this.#store.recordAttempt(head.seq, at, status, "dead", null, result.error);
+      const s = this.#state;
+      if (s) {
+        this.#store.appendEvents([
+          { type: "delivery_dead_lettered", at, epoch: s.durable.epoch, actor: "arbiter", message: `${redact(sink).type} sink ${sink.id} gave up on ${head.eventId}: ${result.error}`, data: { sink: sink.id, eventId: head.eventId, attempts: head.attempts + 1 } },
+        ]);
+      }
+    }
   }
 
   // ---- plumbing --------------------------------------------------------------
@@ -174,6 +245,14 @@ export class PairObject extends DurableObject<Env> {
     // Written before the response leaves (the output gate holds it until the write is durable).
     this.#store.saveDurable(out.state.durable);
     this.#store.appendEvents(out.events);
+    if (this.#sinks.length > 0 && out.events.length > 0) {
+      const d = out.state.durable;
+      const items = outgoing(out.events, d, this.#sinks, () => this.#store.nextEventId(d.pairId), this.env.PUBLIC_BASE_URL);
+      if (items.length > 0) {
+        this.#store.enqueue(items, this.#clock.now());
+        this.#outboxDue = this.#store.nextDue();
+      }
+    }
     await this.#rearm();
     const a = before.durable;
     const b = out.state.durable;
@@ -183,11 +262,12 @@ export class PairObject extends DurableObject<Env> {
 
   /** One alarm at the next deadline; re-armed only when that moves earlier or after it fired. */
   async #rearm() {
-    const at = this.#state ? nextDeadline(this.#state, this.#clock.now()) : null;
-    if (at === null || (this.#alarmAt !== null && at >= this.#alarmAt)) return;
+    // While a delivery run is under way it re-arms itself when done: its entries are not due again yet.
+    const outbox = this.#delivering ? null : this.#outboxDue;
+    const at = this.#state ? alarmToSet([nextDeadline(this.#state, this.#clock.now()), outbox], this.#alarmAt) : null;
+    if (at === null) return;
     this.#alarmAt = at;
-    // The alarm runs on the real clock: map a test clock's deadline back onto it.
-    await this.#store.setAlarm(Date.now() + (at - this.#clock.now()));
+    await this.#store.setAlarm(this.#clock.alarmTime(at));
   }
 
   async #agentAuth(nodeId: string, secret: string): Promise<Result<"current" | "previous">> {
@@ -205,6 +285,12 @@ export class PairObject extends DurableObject<Env> {
     this.#store.setToken(nodeId, hash, keepPrevious);
     this.#tokens.set(nodeId, { hash, prevHash: prev });
     return t.token;
+  }
+
+  #saveSinks(sinks: Sink[]) {
+    if (JSON.stringify(sinks) === JSON.stringify(this.#sinks)) return;
+    this.#store.setSinks(sinks);
+    this.#sinks = sinks;
   }
 
   #registry() {

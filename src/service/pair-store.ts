@@ -4,6 +4,22 @@
  */
 import type { LogEvent } from "../protocol/arbiter/events.js";
 import type { DurableState } from "../protocol/arbiter/state.js";
+import type { Outgoing } from "./notify/messages.js";
+import type { Sink } from "./notify/sinks.js";
+
+/** One delivery of one event to one sink. */
+export interface OutboxEntry {
+  seq: number;
+  sinkId: string;
+  eventId: string;
+  body: string;
+  createdAt: number;
+  nextAt: number;
+  attempts: number;
+}
+
+/** Attempts kept per outbox entry. */
+const HISTORY_LIMIT = 20;
 
 /** Events kept per pair: the oldest go first. */
 export const EVENT_LOG_LIMIT = 2000;
@@ -26,7 +42,12 @@ export class PairStore {
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS tokens (node TEXT PRIMARY KEY, hash TEXT NOT NULL, prev_hash TEXT);
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL,
-        epoch INTEGER NOT NULL, actor TEXT NOT NULL, node TEXT, message TEXT NOT NULL, data TEXT);`);
+        epoch INTEGER NOT NULL, actor TEXT NOT NULL, node TEXT, message TEXT NOT NULL, data TEXT);
+      CREATE TABLE IF NOT EXISTS sinks (position INTEGER PRIMARY KEY, spec TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, sink_id TEXT NOT NULL, event_id TEXT NOT NULL,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending', last_error TEXT, history TEXT NOT NULL DEFAULT '[]');
+      CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sink_id, state, seq);`);
   }
 
   #write(query: string, ...params: SqlStorageValue[]) {
@@ -64,6 +85,8 @@ export class PairStore {
     this.#write("DELETE FROM kv");
     this.#write("DELETE FROM tokens");
     this.#write("DELETE FROM events");
+    this.#write("DELETE FROM sinks");
+    this.#write("DELETE FROM outbox");
     this.#write("INSERT INTO kv (k, v) VALUES ('tombstone', ?)", String(epoch));
     this.#persisted = null;
   }
@@ -123,6 +146,83 @@ export class PairStore {
       message: String(r.message),
       ...(r.data !== null ? { data: JSON.parse(String(r.data)) as Record<string, unknown> } : {}),
     }));
+  }
+
+  // ---- pager sinks and their outbox ------------------------------------------
+
+  sinks(): Sink[] {
+    return this.#sql.exec<{ spec: string }>("SELECT spec FROM sinks ORDER BY position").toArray().map((r) => JSON.parse(r.spec) as Sink);
+  }
+
+  setSinks(sinks: Sink[]) {
+    this.#write("DELETE FROM sinks");
+    for (const [i, s] of sinks.entries()) this.#write("INSERT INTO sinks (position, spec) VALUES (?, ?)", i, JSON.stringify(s));
+  }
+
+  /** A webhook-id per event, stable across retries and shared by its sinks. */
+  nextEventId(pairId: string): string {
+    const n = Number(this.#get("notify_seq") ?? 0) + 1;
+    this.#write("INSERT INTO kv (k, v) VALUES ('notify_seq', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", String(n));
+    return `msg_${pairId}_${n}`;
+  }
+
+  enqueue(items: Outgoing[], now: number) {
+    for (const o of items) {
+      this.#write("INSERT INTO outbox (sink_id, event_id, body, created_at, next_at) VALUES (?, ?, ?, ?, ?)", o.sinkId, o.eventId, o.body, now, now);
+    }
+  }
+
+  /** The oldest pending entry of a sink: order is kept per sink, so only it may be sent. */
+  head(sinkId: string): OutboxEntry | null {
+    const r = this.#sql
+      .exec<Row>("SELECT * FROM outbox WHERE sink_id = ? AND state = 'pending' ORDER BY seq LIMIT 1", sinkId)
+      .toArray()[0];
+    return r
+      ? { seq: Number(r.seq), sinkId: String(r.sink_id), eventId: String(r.event_id), body: String(r.body), createdAt: Number(r.created_at), nextAt: Number(r.next_at), attempts: Number(r.attempts) }
+      : null;
+  }
+
+  /** When the next head of any sink is due. */
+  nextDue(): number | null {
+    const r = this.#sql
+      .exec<{ at: number | null }>(
+        "SELECT MIN(next_at) AS at FROM outbox o WHERE state = 'pending' AND seq = (SELECT MIN(seq) FROM outbox WHERE sink_id = o.sink_id AND state = 'pending')",
+      )
+      .toArray()[0];
+    return r?.at ?? null;
+  }
+
+  /** Records an attempt: delivered, retried at `nextAt`, or dead-lettered (nextAt null after a failure). */
+  recordAttempt(seq: number, now: number, status: string, outcome: "delivered" | "retry" | "dead", nextAt: number | null, error: string | null) {
+    const row = this.#sql.exec<{ history: string }>("SELECT history FROM outbox WHERE seq = ?", seq).toArray()[0];
+    const history = [...(JSON.parse(row?.history ?? "[]") as unknown[]), { at: now, status }].slice(-HISTORY_LIMIT);
+    const state = outcome === "retry" ? "pending" : outcome;
+    this.#write(
+      "UPDATE outbox SET attempts = attempts + 1, state = ?, next_at = ?, last_error = COALESCE(?, last_error), history = ? WHERE seq = ?",
+      state,
+      nextAt ?? now,
+      error,
+      JSON.stringify(history),
+      seq,
+    );
+  }
+
+  /** Per sink: entries still pending, dead-lettered ones, and the last error. */
+  deliveryState(): Map<string, { pending: number; deadLettered: number; lastError: string | null }> {
+    const rows = this.#sql
+      .exec<{ sink_id: string; pending: number; dead: number; last_error: string | null }>(
+        `SELECT sink_id, SUM(state = 'pending') AS pending, SUM(state = 'dead') AS dead,
+          (SELECT last_error FROM outbox i WHERE i.sink_id = o.sink_id AND last_error IS NOT NULL ORDER BY seq DESC LIMIT 1) AS last_error
+         FROM outbox o GROUP BY sink_id`,
+      )
+      .toArray();
+    return new Map(rows.map((r) => [r.sink_id, { pending: Number(r.pending), deadLettered: Number(r.dead), lastError: r.last_error }]));
+  }
+
+  /** Delivered entries are dropped after a while; the event log keeps what happened. */
+  pruneDelivered(before: number) {
+    const n = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'delivered' AND created_at < ?", before).toArray()[0]?.n ?? 0;
+    if (n > 0) this.#write("DELETE FROM outbox WHERE state = 'delivered' AND created_at < ?", before);
   }
 
   async setAlarm(at: number) {

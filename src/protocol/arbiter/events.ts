@@ -25,6 +25,7 @@ export const EVENT_TYPES = [
   "node_unguarded",
   "node_guarded",
   "token_rotated",
+  "delivery_dead_lettered",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

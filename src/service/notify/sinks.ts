@@ -1,0 +1,44 @@
+/** Pager sinks as stored: with their secrets, which only ever leave redacted. */
+import type { SinkSpecBody } from "../../api/schemas.js";
+
+export const PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue";
+
+export type Sink =
+  | { id: string; type: "pagerduty"; url: string; routingKey: string }
+  | { id: string; type: "slack"; url: string }
+  | { id: string; type: "webhook"; url: string; secret: string };
+
+export type SinkError = { field: string; message: string };
+
+const REDACTED = "[redacted]";
+
+/**
+ * A PUT's list replaces the stored one; a sink given without its secret keeps the stored one of the
+ * same type and URL. Plain http is refused unless insecure sinks are allowed (npm run dev).
+ */
+export function resolveSinks(specs: SinkSpecBody[], stored: Sink[], allowInsecure: boolean): Sink[] | SinkError {
+  const out: Sink[] = [];
+  for (const [i, s] of specs.entries()) {
+    const url = s.type === "pagerduty" ? (s.url ?? PAGERDUTY_EVENTS_URL) : s.url;
+    if (!allowInsecure && !url.startsWith("https://")) return { field: `sinks.${i}.url`, message: "sinks must use https (ALLOW_INSECURE_SINKS is unset)" };
+    const same = stored.find((x) => x.type === s.type && x.url === url);
+    const id = `${s.type}-${i}`;
+    if (s.type === "pagerduty") {
+      const routingKey = s.routingKey ?? (same?.type === "pagerduty" ? same.routingKey : undefined);
+      if (!routingKey) return { field: `sinks.${i}.routingKey`, message: "a new pagerduty sink needs its routingKey" };
+      out.push({ id, type: "pagerduty", url, routingKey });
+    } else if (s.type === "slack") {
+      out.push({ id, type: "slack", url });
+    } else {
+      const secret = s.secret ?? (same?.type === "webhook" ? same.secret : undefined);
+      if (!secret) return { field: `sinks.${i}.secret`, message: "a new webhook sink needs its secret (whsec_<base64>)" };
+      out.push({ id, type: "webhook", url, secret });
+    }
+  }
+  return out;
+}
+
+/** What GET and logs may show of a sink. */
+export function redact(s: Sink): { id: string; type: string; url: string } {
+  return { id: s.id, type: s.type, url: s.type === "slack" ? REDACTED : s.url };
+}
