@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeQemu } from "./fake-qemu.js";
+import { FakeQemu } from "../../src/demo/fake-qemu.js";
 import { type Rig, type Script, TIMINGS, rig, until } from "./harness.js";
 
 const rigs: Rig[] = [];

@@ -13,7 +13,7 @@ import { QmpClient } from "../../src/agent/qmp/client.js";
 import { DEFAULT_IDS } from "../../src/agent/runbooks.js";
 import type { Watchdog } from "../../src/agent/watchdog.js";
 import type { Timings } from "../../src/protocol/timing.js";
-import type { FakeQemu } from "./fake-qemu.js";
+import type { FakeQemu } from "../../src/demo/fake-qemu.js";
 
 export const TIMINGS: Timings = { heartbeatIntervalMs: 100, leaseMs: 1300, replicationStallMs: 300, failsafe: false, fenceLatencyMs: 200, watchdogMs: 1000 };
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { QmpClient, QmpError, parseQmpAddress } from "../../src/agent/qmp/client.js";
-import { FakeQemu } from "./fake-qemu.js";
+import { FakeQemu } from "../../src/demo/fake-qemu.js";
 
 const fakes: FakeQemu[] = [];
 const clients: QmpClient[] = [];

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openWatchdog, sysfsTimeoutMs } from "../../src/agent/watchdog.js";
-import { FakeQemu } from "./fake-qemu.js";
+import { FakeQemu } from "../../src/demo/fake-qemu.js";
 import { type Rig, rig, until } from "./harness.js";
 
 /** A watchdog device that is a plain file, and its sysfs timeout. */

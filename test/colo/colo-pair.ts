@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QmpClient } from "../../src/agent/qmp/client.js";
-import { freePort } from "../e2e/wrangler-dev.js";
+import { freePort } from "../../src/demo/dev-server.js";
 import { QEMU } from "../agent/real-qemu.js";
 
 export interface ColoSide {

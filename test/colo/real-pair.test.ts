@@ -14,7 +14,7 @@ import { pidfileProcess } from "../../src/agent/qemu/process.js";
 import { QemuTracker } from "../../src/agent/qemu/tracker.js";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { qemuAvailable } from "../agent/real-qemu.js";
-import { type DevServer, startDev } from "../e2e/wrangler-dev.js";
+import { type DevServer, startDev } from "../../src/demo/dev-server.js";
 import { type ColoPair, coloDir, coloPaths, startColoPair } from "./colo-pair.js";
 
 const have = qemuAvailable();

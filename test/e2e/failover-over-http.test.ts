@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HeartbeatBody, HeartbeatReplyBody as HeartbeatReply } from "../../src/api/schemas.js";
-import { type DevServer, startDev } from "./wrangler-dev.js";
+import { type DevServer, startDev } from "../../src/demo/dev-server.js";
 
 // Short timings so the test is quick: L >= W + m + HB with m = 2·1 %·L + F.
 const TIMINGS = { heartbeatIntervalMs: 100, leaseMs: 1300, fenceLatencyMs: 100, watchdogMs: 1000, replicationStallMs: 200, failsafe: false };

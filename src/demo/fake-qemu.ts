@@ -1,10 +1,12 @@
 /**
  * A fake QEMU behind a real QMP unix socket, modelling what the agent relies on: COLO modes,
  * checkpoints as STOP/RESUME (which restart a stopped VM), yank, stop/cont, x-colo-lost-heartbeat,
- * COLO_EXIT, the objects and drives a primary's runbook removes, and HMP's string errors.
+ * COLO_EXIT, the objects and drives a primary's runbook removes, and HMP's string errors. Two of
+ * them can be joined by a COLO stream (a socket): checkpoints cross it, and losing it is a
+ * COLO_EXIT with reason error, as with real QEMU. Used by the agent's tests and `npm run demo`.
  */
 import { mkdtempSync } from "node:fs";
-import { type Server, type Socket, createServer } from "node:net";
+import { type Server, type Socket, createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -33,6 +35,9 @@ export class FakeQemu {
   failures = new Map<string, string>();
   #server: Server | null = null;
   #clients = new Set<Socket>();
+  #link: Socket | null = null;
+  #linkServer: Server | null = null;
+  #checkpoints: ReturnType<typeof setInterval> | null = null;
 
   constructor(mode: FakeQemuState["mode"] = "none", opts: Partial<FakeQemuState> = {}) {
     this.path = join(mkdtempSync(join(tmpdir(), "fake-qemu-")), "qmp.sock");
@@ -59,8 +64,65 @@ export class FakeQemu {
     return this;
   }
 
+  /** The secondary's end of the COLO stream: it loads each checkpoint and acknowledges it. */
+  async serveLink(path: string): Promise<void> {
+    this.#linkServer = createServer((sock) => {
+      this.#link = sock;
+      sock.setEncoding("utf8");
+      sock.on("data", (d: string) => {
+        for (const _ of d.split("\n").filter((l) => l === "ckpt")) {
+          this.checkpoint();
+          sock.write("ack\n");
+        }
+      });
+      sock.on("error", () => {});
+      sock.on("close", () => this.#streamLost());
+    });
+    await new Promise<void>((r) => this.#linkServer!.listen(path, r));
+  }
+
+  /** The primary's end: a checkpoint every `intervalMs`, STOP until the secondary acknowledges it. */
+  connectLink(path: string, intervalMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const sock = createConnection(path, () => {
+        this.#link = sock;
+        this.#checkpoints = setInterval(() => {
+          if (this.state.mode !== "primary" || !this.state.streamOk) return;
+          this.state.running = false;
+          this.state.status = "colo";
+          this.emit("STOP");
+          sock.write("ckpt\n");
+        }, intervalMs);
+        resolve();
+      });
+      sock.setEncoding("utf8");
+      sock.on("data", (d: string) => {
+        if (!d.includes("ack") || !this.state.streamOk) return;
+        this.state.running = true;
+        this.state.status = "running";
+        this.emit("RESUME");
+      });
+      sock.on("error", (e) => (this.#link ? undefined : reject(e)));
+      sock.on("close", () => this.#streamLost());
+    });
+  }
+
+  #streamLost() {
+    if (this.#checkpoints) clearInterval(this.#checkpoints);
+    if (this.state.mode === "none" || !this.state.streamOk) return;
+    this.state.streamOk = false;
+    this.emit("COLO_EXIT", { mode: this.state.mode, reason: "error" });
+  }
+
+  #cutLink() {
+    if (this.#checkpoints) clearInterval(this.#checkpoints);
+    this.#link?.destroy();
+  }
+
   /** QEMU exits: connections drop and the socket closes. */
   async stop() {
+    this.#cutLink();
+    this.#linkServer?.close();
     for (const c of this.#clients) c.destroy();
     this.#clients.clear();
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
@@ -131,6 +193,7 @@ export class FakeQemu {
       case "yank": {
         const wasOk = s.streamOk;
         s.streamOk = false;
+        this.#cutLink();
         s.yankInstances = s.yankInstances.filter((i) => !(args.instances as { type: string }[]).some((x) => x.type === i.type));
         if (wasOk && s.mode !== "none") setTimeout(() => this.emit("COLO_EXIT", { mode: s.mode, reason: "error" }), 5);
         return { ok: {} };
@@ -158,6 +221,7 @@ export class FakeQemu {
           s.mode = "none";
           s.reason = "request";
           s.streamOk = false;
+          this.#cutLink();
           this.emit("COLO_EXIT", { mode: role, reason: role === "primary" ? "error" : "request" });
         }, 2);
         return { ok: {} };
