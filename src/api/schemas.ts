@@ -178,6 +178,8 @@ export const PairStatus = z
         }),
       )
       .optional(),
+    /** Since this object last started: storage writes (setAlarm included) and alarm invocations. */
+    storage: z.object({ writes: z.number().int(), alarms: z.number().int(), alarmWrites: z.number().int() }).optional(),
   })
   .openapi("PairStatus");
 

@@ -1,7 +1,7 @@
 /** The Hono app: it only authenticates, validates and routes; the pair's object does the rest. */
 import { HTTPException } from "hono/http-exception";
 import { apiError } from "./errors.js";
-import { type Ctx, errorResponse, newApp, precheck } from "./http.js";
+import { type Ctx, errorResponse, newApp, pairStub, precheck } from "./http.js";
 import { eventRoutes } from "./routes/events.js";
 import { heartbeatRoutes } from "./routes/heartbeat.js";
 import { operatorRoutes } from "./routes/operator.js";
@@ -10,6 +10,12 @@ import { pairRoutes } from "./routes/pairs.js";
 export const app = newApp();
 
 app.get("/healthz", (c) => c.json({ ok: true }));
+
+// The benchmark's floor (npm run bench): off unless BENCH_FLOOR is set, so it never wakes objects in production.
+app.get("/bench/floor/:pairId", async (c) => {
+  if (!c.env.BENCH_FLOOR) return errorResponse(c, apiError("route_not_found", "no route"));
+  return c.json({ ok: await pairStub(c as unknown as Ctx, c.req.param("pairId")).ping() });
+});
 heartbeatRoutes(app);
 pairRoutes(app);
 operatorRoutes(app);

@@ -12,6 +12,8 @@ export interface Env {
   PUBLIC_BASE_URL?: string;
   /** Where new pair objects are placed (a Durable Object location hint such as "weur"). */
   LOCATION_HINT?: string;
+  /** Only for `npm run bench`: enables GET /bench/floor/:pairId, one bare Durable Object round trip. */
+  BENCH_FLOOR?: string;
   /** Only in tests: lets a test move the Durable Object's clock. */
   TEST_CLOCK?: string;
 }

@@ -99,7 +99,7 @@ export class PairObject extends DurableObject<Env> {
   #status(): PairStatusBody {
     const delivery = this.#store.deliveryState();
     const sinks = this.#sinks.map((s) => ({ ...redact(s), pending: 0, deadLettered: 0, lastError: null, ...delivery.get(s.id) }));
-    return { ...pairStatus(this.#state!, this.#clock.now()), sinks };
+    return { ...pairStatus(this.#state!, this.#clock.now()), sinks, storage: { writes: this.#store.writes, alarms: this.#store.alarms, alarmWrites: this.#store.alarmWrites } };
   }
 
   async events(p: Principal, limit: number, before?: number, after?: number): Promise<Result<z.infer<typeof EventsPage>>> {
@@ -113,6 +113,11 @@ export class PairObject extends DurableObject<Env> {
   /** For tests and the benchmark: storage writes so far, setAlarm included. */
   writes(): number {
     return this.#store.writes;
+  }
+
+  /** The benchmark's floor: one Durable Object round trip that does nothing. */
+  ping(): number {
+    return 1;
   }
 
   // ---- operators -----------------------------------------------------------
@@ -184,8 +189,11 @@ export class PairObject extends DurableObject<Env> {
   override async alarm() {
     // Alarms are at-least-once: a tick is idempotent, so a repeated one only re-evaluates.
     this.#alarmAt = null;
+    this.#store.alarms++;
     if (!this.#state) return;
+    const before = this.#store.writes;
     await this.#apply({ type: "tick" });
+    this.#store.alarmWrites += this.#store.writes - before;
     // Deliveries run outside the alarm: a slow sink must not hold back the next deadline's alarm.
     this.ctx.waitUntil(this.deliverDue());
   }

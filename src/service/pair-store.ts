@@ -31,7 +31,12 @@ export interface StoredEvent extends LogEvent {
 type Row = Record<string, SqlStorageValue>;
 
 export class PairStore {
+  /** Storage writes since this object started, setAlarm included. */
   writes = 0;
+  /** Alarm invocations since this object started (each is a billed request). */
+  alarms = 0;
+  /** Of `writes`, those made while handling alarms (re-arming the alarm, mostly). */
+  alarmWrites = 0;
   #sql: SqlStorage;
   #storage: DurableObjectStorage;
   #persisted: string | null = null;

@@ -133,6 +133,11 @@ describe("operator actions", () => {
 });
 
 describe("the rest", () => {
+  it("keeps the benchmark's floor route off unless BENCH_FLOOR is set", async () => {
+    const res = await call("GET", "/bench/floor/anything", { token: null });
+    expect(res.status).toBe(404);
+  });
+
   it("answers healthz and serves the OpenAPI document", async () => {
     expect(await (await call("GET", "/healthz", { token: null })).json()).toEqual({ ok: true });
     const doc = (await (await call("GET", "/openapi.json", { token: null })).json()) as { paths: Record<string, unknown> };
