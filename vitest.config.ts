@@ -24,6 +24,7 @@ export default defineConfig({
                 ARBITER_ADMIN_TOKEN: "test-admin-token-0123456789abcdefghij",
                 ALLOW_INSECURE_SINKS: "1",
                 PUBLIC_BASE_URL: "https://arbiter.test",
+                SINK_TIMEOUT_MS: "200",
               },
             },
           }),

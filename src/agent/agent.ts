@@ -233,6 +233,7 @@ export class Agent {
       qemu: instance,
       peer: { replicating: view.healthy, ...(view.lastCheckpointMsAgo !== null ? { lastCheckpointMsAgo: Math.round(view.lastCheckpointMsAgo) } : {}) },
       watchdog: wd?.armed ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}) } : { armed: false },
+      fenced: instance !== null && sameInstance(this.#kept.fenced, instance),
     };
     if (k.colo?.mode === "primary" && k.checkpointDelayMs !== null) body.checkpointDelayMs = k.checkpointDelayMs;
     if (this.#result) body.ack = this.#result.ack;

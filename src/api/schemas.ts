@@ -48,6 +48,8 @@ export const Heartbeat = z
     peer: PeerView,
     checkpointDelayMs: ms(3_600_000).optional(),
     watchdog: WatchdogStatus,
+    /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */
+    fenced: z.boolean().optional(),
     ack: Ack.optional(),
   })
   .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && b.qemu !== null), {

@@ -52,6 +52,8 @@ export interface BeatReport {
   peer: { replicating: boolean; lastCheckpointMsAgo?: number };
   checkpointDelayMs?: number;
   watchdog: { armed: boolean; timeoutMs?: number };
+  /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */
+  fenced?: boolean;
   ack?: Ack;
 }
 

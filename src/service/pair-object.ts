@@ -223,7 +223,7 @@ export class PairObject extends DurableObject<Env> {
       const now = this.#clock.now();
       const head = this.#store.head(sink.id);
       if (!head || head.nextAt > now || !this.#sinks.includes(sink)) return;
-      const { status, result } = await attempt(sink, head, now);
+      const { status, result } = await attempt(sink, head, now, this.env.SINK_TIMEOUT_MS ? Number(this.env.SINK_TIMEOUT_MS) : undefined);
       const at = this.#clock.now();
       if (result.kind === "delivered") {
         this.#store.recordAttempt(head.seq, at, status, "delivered", null, null);

@@ -211,3 +211,15 @@ describe("alarm deadlines", () => {
     expect(nextDeadline(h.s, h.now)).toBe(h.now + L);
   });
 });
+
+describe("self-fencing", () => {
+  it("logs once that a node fenced itself, and decides nothing differently", async () => {
+    const h = new Harness();
+    h.protect();
+    const before = h.s.durable.orders.length;
+    const out = h.beat("s", { fenced: true });
+    expect(out.events.map((e) => e.type)).toContain("node_fenced_itself");
+    expect(h.beat("s", { fenced: true }).events.map((e) => e.type)).not.toContain("node_fenced_itself");
+    expect(h.s.durable.orders.length).toBe(before);
+  });
+});

@@ -142,6 +142,27 @@ describe("pager webhooks", () => {
     expect(status.sinks[0]).toMatchObject({ pending: 0, lastError: "HTTP 429" });
   });
 
+  it("gives up on an attempt that gets no answer in time, and retries it", async () => {
+    const p = await protectedPair([{ type: "slack", url: "http://sink.test/slack/T0/B0/XYZ" }]);
+    let hang = true;
+    answer = (s) => (hang ? new Promise<Response>(() => {}) : new Response("ok"));
+    globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const req = new Request(input, init);
+      const s: Sent = { url: req.url, headers: Object.fromEntries(req.headers), body: await req.text() };
+      sent.push(s);
+      // Honour the abort, as the platform's fetch does.
+      return Promise.race([answer(s), new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)))]);
+    }) as typeof fetch;
+    await loseProtection(p.id, p.tokens.n2!);
+    await deliver(p.id);
+    const status = (await (await call("GET", `/v1/pairs/${p.id}`)).json()) as { sinks: { pending: number; lastError: string | null }[] };
+    expect(status.sinks[0]).toMatchObject({ pending: 1, lastError: "no answer within 200 ms" });
+    hang = false;
+    testClock.advance(60_000);
+    await deliver(p.id);
+    expect(sent).toHaveLength(2);
+  });
+
   it("does not send twice when alarms repeat", async () => {
     const p = await protectedPair([{ type: "slack", url: "http://sink.test/slack/T0/B0/XYZ" }]);
     await loseProtection(p.id, p.tokens.n2!);

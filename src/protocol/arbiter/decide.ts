@@ -183,6 +183,7 @@ class Step {
       brokenSince,
     };
     this.noteGuard(r);
+    this.noteSelfFence(r);
     this.noteConfigEcho(r);
     this.noteCheckpointDelay(r);
     if (r.ack) this.acknowledge(r.nodeId, r.ack, r);
@@ -228,6 +229,19 @@ class Step {
       actor: `agent:${r.nodeId}`,
       node: r.nodeId,
       data: { watchdog: w },
+    });
+  }
+
+  /** A node that fenced its VM by its own rule says so; an operator wants to know. It changes no decision. */
+  noteSelfFence(r: BeatReport) {
+    const d = this.d;
+    if (!r.fenced || !r.qemu) return;
+    if (sameInstance(d.fenced[r.nodeId]?.instance, r.qemu) || sameInstance(d.selfFenced[r.nodeId], r.qemu)) return;
+    if (pendingOrder(this.s, r.nodeId)?.action === "fence") return;
+    d.selfFenced[r.nodeId] = r.qemu;
+    this.log("node_fenced_itself", `${r.nodeId} fenced its VM (pid ${r.qemu.pid}) by its own rule: it had no lease or healthy replication left`, {
+      actor: `agent:${r.nodeId}`,
+      node: r.nodeId,
     });
   }
 

@@ -26,6 +26,7 @@ export const EVENT_TYPES = [
   "node_guarded",
   "token_rotated",
   "delivery_dead_lettered",
+  "node_fenced_itself",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -54,6 +54,8 @@ export interface DurableState {
   /** Who was active before the unresolved failover, restored if it is withdrawn. */
   beforeFailover: { active: NodeId | null; replaced: NodeId | null } | null;
   fenced: Record<NodeId, FenceRecord | null>;
+  /** The last instance each node reported fencing by its own rule (announced once). */
+  selfFenced: Record<NodeId, QemuInstance | null>;
   /** Whether each node's last beat showed an armed watchdog no longer than W. */
   guarded: Record<NodeId, boolean>;
   needsOperator: { reason: string; since: number } | null;
@@ -117,6 +119,7 @@ export function createPair(p: NewPair, now: number): ArbiterState {
     plan: null,
     beforeFailover: null,
     fenced: { [p.primary]: null, [p.secondary]: null },
+    selfFenced: { [p.primary]: null, [p.secondary]: null },
     guarded: { [p.primary]: false, [p.secondary]: false },
     needsOperator: null,
     maintenance: null,

@@ -6,7 +6,7 @@ import type { Sink } from "./sinks.js";
 
 export const ATTEMPT_TIMEOUT_MS = 10_000;
 
-export async function attempt(sink: Sink, entry: OutboxEntry, now: number): Promise<{ status: string; result: AttemptResult }> {
+export async function attempt(sink: Sink, entry: OutboxEntry, now: number, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<{ status: string; result: AttemptResult }> {
   const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "colo-arbiter" };
   if (sink.type === "webhook") {
     const ts = Math.floor(now / 1000);
@@ -15,12 +15,12 @@ export async function attempt(sink: Sink, entry: OutboxEntry, now: number): Prom
     headers["webhook-signature"] = await signWebhook(sink.secret, entry.eventId, ts, entry.body);
   }
   try {
-    const res = await fetch(sink.url, { method: "POST", headers, body: entry.body, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    const res = await fetch(sink.url, { method: "POST", headers, body: entry.body, signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();
     return { status: String(res.status), result: classify(res.status, res.headers.get("retry-after"), now) };
   } catch (e) {
     const timeout = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError");
-    const error = timeout ? `no answer within ${ATTEMPT_TIMEOUT_MS} ms` : `network error: ${e instanceof Error ? e.message : String(e)}`;
+    const error = timeout ? `no answer within ${timeoutMs} ms` : `network error: ${e instanceof Error ? e.message : String(e)}`;
     return { status: timeout ? "timeout" : "network_error", result: { kind: "retry", error } };
   }
 }

@@ -17,6 +17,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
   "failover_failed",
   "failover_outcome_unknown",
   "node_fenced",
+  "node_fenced_itself",
   "fence_failed",
   "needs_operator",
   "maintenance_entered",
