@@ -12,7 +12,6 @@ export const ERROR_CODES = {
   needs_operator: 409,
   target_not_fresh: 409,
   target_sick: 409,
-  target_fenced: 409,
   already_serving: 409,
   unguarded_silent_node: 409,
   not_needed: 409,

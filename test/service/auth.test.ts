@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ADMIN, beat, beatBody, call, createPair } from "./helpers.js";
+import { ADMIN, beatBody, call, createPair } from "./helpers.js";
 
 async function code(res: Response): Promise<[number, string | undefined]> {
   const text = await res.text();

@@ -145,7 +145,7 @@ describe("pager webhooks", () => {
   it("gives up on an attempt that gets no answer in time, and retries it", async () => {
     const p = await protectedPair([{ type: "slack", url: "http://sink.test/slack/T0/B0/XYZ" }]);
     let hang = true;
-    answer = (s) => (hang ? new Promise<Response>(() => {}) : new Response("ok"));
+    answer = () => (hang ? new Promise<Response>(() => {}) : new Response("ok"));
     globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       const req = new Request(input, init);
       const s: Sent = { url: req.url, headers: Object.fromEntries(req.headers), body: await req.text() };

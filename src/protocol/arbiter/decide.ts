@@ -69,7 +69,6 @@ export const REJECTION_CODES = [
   "order_unresolved",
   "target_not_fresh",
   "target_sick",
-  "target_fenced",
   "already_serving",
   "unguarded_silent_node",
   "not_needed",
