@@ -25,6 +25,8 @@ export default defineConfig({
                 ALLOW_INSECURE_SINKS: "1",
                 PUBLIC_BASE_URL: "https://arbiter.test",
                 SINK_TIMEOUT_MS: "200",
+                STATUS_TOKEN: "test-status-token-0123456789abcdefghij",
+                METRICS_TOKEN: "short",
               },
             },
           }),

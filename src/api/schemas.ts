@@ -187,6 +187,10 @@ export const PairStatus = z
 
 export const PairCreated = PairStatus.extend({ agentTokens: z.record(z.string(), z.string()).optional() }).openapi("PairCreated");
 
+export const HealthBody = z
+  .object({ state: PairState, protected: z.boolean(), servingNode: z.string().nullable(), canFailOver: z.boolean(), reason: z.string() })
+  .openapi("Health");
+
 export const Event = z
   .object({
     id: z.number().int(),

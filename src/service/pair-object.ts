@@ -10,7 +10,7 @@ import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../prot
 import { nextDeadline } from "../protocol/arbiter/deadline.js";
 import type { LogEvent } from "../protocol/arbiter/events.js";
 import { type ArbiterState, createPair, restore } from "../protocol/arbiter/state.js";
-import { pastLease } from "../protocol/arbiter/view.js";
+import { type Health, health, pastLease } from "../protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, type PairConfig, checkTimings } from "../protocol/timing.js";
 import type { Order } from "../protocol/types.js";
 import type { Principal } from "./auth.js";
@@ -100,6 +100,11 @@ export class PairObject extends DurableObject<Env> {
     const delivery = this.#store.deliveryState();
     const sinks = this.#sinks.map((s) => ({ ...redact(s), pending: 0, deadLettered: 0, lastError: null, ...delivery.get(s.id) }));
     return { ...pairStatus(this.#state!, this.#clock.now()), sinks, storage: { writes: this.#store.writes, alarms: this.#store.alarms, alarmWrites: this.#store.alarmWrites } };
+  }
+
+  async health(): Promise<Result<Health>> {
+    if (!this.#state) return fail("pair_not_found", "no such pair");
+    return ok(health(this.#state, this.#clock.now()));
   }
 
   async events(p: Principal, limit: number, before?: number, after?: number): Promise<Result<z.infer<typeof EventsPage>>> {

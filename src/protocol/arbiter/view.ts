@@ -94,3 +94,39 @@ export function pairState(s: ArbiterState, now: number): PairStateName | null {
   }
   return "degraded";
 }
+
+/**
+ * Could the arbiter order a takeover right now if the active node died? The other node must be
+ * fresh, healthy, a COLO secondary with replication working (it has the VM's state), nothing may
+ * freeze decisions, and a silent active node must not leave the pair to an operator (rule 4).
+ */
+export function canFailOver(s: ArbiterState, now: number): boolean {
+  const d = s.durable;
+  if (!d.active || d.maintenance || d.needsOperator || d.plan || unresolvedFailover(s)) return false;
+  const standby = otherNode(d, d.active);
+  const r = seen(s, standby)?.report;
+  if (!r || !isFresh(s, standby, now) || isSick(s, standby, now)) return false;
+  if (r.colo?.mode !== "secondary" || !r.peer.replicating) return false;
+  return !d.config.requested.requireWatchdog || d.guarded[d.active] === true;
+}
+
+export interface Health {
+  state: PairStateName;
+  protected: boolean;
+  servingNode: NodeId | null;
+  canFailOver: boolean;
+  reason: string;
+}
+
+/** The protection check for monitors (GET /v1/pairs/:pairId/health). */
+export function health(s: ArbiterState, now: number): Health {
+  const d = s.durable;
+  const state = pairState(s, now) ?? d.lastState;
+  const active = d.active;
+  const serving = active && isFresh(s, active, now) && reportsServing(seen(s, active)!.report) ? active : null;
+  const reason =
+    state === "protected"
+      ? "both nodes in COLO, replication working"
+      : (d.needsOperator?.reason ?? d.lastDecision?.summary ?? `the pair is ${state.replace(/_/g, " ")}`);
+  return { state, protected: state === "protected", servingNode: serving, canFailOver: canFailOver(s, now), reason };
+}
