@@ -168,6 +168,7 @@ export const PairStatus = z
     needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
     maintenance: z.object({ since: z.number(), reason: z.string().nullable(), actor: z.string() }).nullable(),
     createdAt: z.number(),
+    failovers: z.number().int(),
     sinks: z
       .array(
         z.object({

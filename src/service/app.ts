@@ -3,12 +3,15 @@ import { HTTPException } from "hono/http-exception";
 import { apiError } from "./errors.js";
 import { type Ctx, errorResponse, newApp, pairStub, precheck } from "./http.js";
 import { eventRoutes } from "./routes/events.js";
+import { countRequests } from "./metrics/requests.js";
 import { healthRoutes } from "./routes/health.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { heartbeatRoutes } from "./routes/heartbeat.js";
 import { operatorRoutes } from "./routes/operator.js";
 import { pairRoutes } from "./routes/pairs.js";
 
 export const app = newApp();
+app.use(countRequests());
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
@@ -22,6 +25,7 @@ pairRoutes(app);
 operatorRoutes(app);
 eventRoutes(app);
 healthRoutes(app);
+metricsRoutes(app);
 
 app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "colo-arbiter", version: "1" } });
 

@@ -47,6 +47,7 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
     needsOperator: d.needsOperator,
     maintenance: d.maintenance,
     createdAt: d.createdAt,
+    failovers: d.failovers,
   };
 }
 

@@ -293,6 +293,7 @@ class Step {
     this.log("order_acknowledged", `${node} finished ${o.action} ${o.id}: ${ack.state}`, { actor, node, data });
     if (o.action === "failover") {
       if (ack.state === "ok") {
+        d.failovers += 1;
         this.log("failover_completed", `${node} serves after failover ${o.id}`, { actor, node, data });
       } else {
         this.log("failover_failed", `failover ${o.id} on ${node} failed at ${ack.step ?? "?"}: ${ack.error ?? ""}`, { actor, node, data });

@@ -64,6 +64,8 @@ export interface DurableState {
   lastState: PairStateName;
   lastDecision: { at: number; rule: string; summary: string } | null;
   incident: { id: string; openedAt: number; reason: string } | null;
+  /** Failovers completed over the pair's life. */
+  failovers: number;
 }
 
 /** What an arbiter instance knows only in memory; the restart rule makes losing it safe. */
@@ -127,6 +129,7 @@ export function createPair(p: NewPair, now: number): ArbiterState {
     lastState: "awaiting_protection",
     lastDecision: null,
     incident: null,
+    failovers: 0,
   };
   return { durable, volatile: { restartedAt: now, nodes: {} } };
 }
