@@ -131,7 +131,8 @@ export function createPair(p: NewPair, now: number): ArbiterState {
     incident: null,
     failovers: 0,
   };
-  return { durable, volatile: { restartedAt: now, nodes: {} } };
+  // A new pair has granted no lease yet: no restart bound applies.
+  return { durable, volatile: { restartedAt: Number.NEGATIVE_INFINITY, nodes: {} } };
 }
 
 /** An arbiter (re)starting over persisted state: every node counts as granted a lease now. */

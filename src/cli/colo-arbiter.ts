@@ -1,0 +1,247 @@
+#!/usr/bin/env node
+/**
+ * colo-arbiter: the operator's command line for the arbiter's HTTP API.
+ * Exit codes: 0 done; 1 the arbiter refused (its error code is shown); 2 usage; 3 unreachable or failing.
+ */
+import { parseArgs } from "node:util";
+import type { EventBody, PairStatusBody } from "../api/schemas.js";
+
+const USAGE = `usage: colo-arbiter [--url URL] [--token TOKEN] [--json] <command>
+
+  pair create <pair> --primary NODE --secondary NODE [--heartbeat-ms N] [--lease-ms N] [--stall-ms N]
+                     [--fence-ms N] [--watchdog-ms N] [--hold-down-ms N] [--failsafe on|off] [--require-watchdog on|off]
+  pair show <pair>            pair list            pair delete <pair> [--force]
+  token rotate <pair> <node>
+  failover <pair> <node> [--reason TEXT]
+  maintenance <pair> on|off [--reason TEXT]
+  resolve <pair> --serving NODE|none --reason TEXT
+  events <pair> [--limit N] [--follow]
+  status <pair> [--watch]
+
+URL and token also from COLO_ARBITER_URL and COLO_ARBITER_TOKEN.
+Exit codes: 0 done, 1 refused by the arbiter, 2 usage, 3 arbiter unreachable or failing.`;
+
+class Exit extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean", default: false },
+  primary: { type: "string" },
+  secondary: { type: "string" },
+  "heartbeat-ms": { type: "string" },
+  "lease-ms": { type: "string" },
+  "stall-ms": { type: "string" },
+  "fence-ms": { type: "string" },
+  "watchdog-ms": { type: "string" },
+  "hold-down-ms": { type: "string" },
+  failsafe: { type: "string" },
+  "require-watchdog": { type: "string" },
+  force: { type: "boolean", default: false },
+  reason: { type: "string" },
+  serving: { type: "string" },
+  limit: { type: "string" },
+  follow: { type: "boolean", default: false },
+  watch: { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} as const;
+
+type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+function usage(msg: string): never {
+  throw new Exit(2, `${msg}\n\n${USAGE}`);
+}
+
+class Api {
+  constructor(
+    readonly url: string,
+    readonly token: string,
+  ) {}
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url.replace(/\/$/, "")}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (e) {
+      throw new Exit(3, `arbiter unreachable at ${this.url}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as unknown) : null;
+    if (res.ok) return json as T;
+    const err = (json as { error?: { code: string; message: string } } | null)?.error;
+    throw new Exit(res.status >= 500 && res.status !== 503 ? 3 : 1, `error ${res.status} ${err?.code ?? "unknown"}: ${err?.message ?? text.slice(0, 200)}`);
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}
+
+const ago = (ms: number | null) => (ms === null ? "-" : `${(ms / 1000).toFixed(1)}s ago`);
+const time = (at: number) => new Date(at).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+
+function showStatus(s: PairStatusBody): string {
+  const head = `pair ${s.pairId}: ${s.state}  epoch ${s.epoch}  active ${s.activeNode ?? "-"}  failovers ${s.failovers}`;
+  const nodes = table([
+    ["NODE", "ROLE", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "WATCHDOG", "FENCED"],
+    ...s.nodes.map((n) => [
+      n.id,
+      n.role,
+      ago(n.lastSeenMsAgo),
+      n.lease ? `${(n.lease.msLeft / 1000).toFixed(1)}s` : "-",
+      n.colo?.mode ?? "-",
+      n.vm ? n.vm.status : "-",
+      n.qmp ? (n.qmp.ok ? "ok" : "NOT ANSWERING") : "-",
+      n.peer ? (n.peer.replicating ? "yes" : "NO") : "-",
+      n.guarded ? "armed" : "NONE",
+      n.fenced ? `pid ${n.fenced.instance?.pid ?? "gone"}` : "-",
+    ]),
+  ]);
+  const lines = [head, nodes];
+  if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
+  if (s.needsOperator) lines.push(`NEEDS OPERATOR: ${s.needsOperator.reason}`);
+  if (s.maintenance) lines.push(`maintenance since ${time(s.maintenance.since)}${s.maintenance.reason ? `: ${s.maintenance.reason}` : ""}`);
+  if (s.incident) lines.push(`incident ${s.incident.id} open since ${time(s.incident.openedAt)}`);
+  if (s.lastDecision) lines.push(`last decision ${time(s.lastDecision.at)}: ${s.lastDecision.summary}`);
+  return lines.join("\n");
+}
+
+const eventLine = (e: EventBody) => `${time(e.at)}  #${e.id}  ${e.type.padEnd(24)} ${e.actor.padEnd(12)} ${e.message}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function num(flags: Flags, name: keyof Flags): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) usage(`--${name} needs a whole number of milliseconds`);
+  return n;
+}
+
+function onOff(flags: Flags, name: "failsafe" | "require-watchdog"): boolean | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  if (v !== "on" && v !== "off") usage(`--${name} is on or off`);
+  return v === "on";
+}
+
+async function run(argv: string[]): Promise<void> {
+  let parsed: { values: Flags; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as typeof parsed;
+  } catch (e) {
+    usage(e instanceof Error ? e.message : String(e));
+  }
+  const { values: f, positionals: p } = parsed;
+  if (f.help || p.length === 0) usage("");
+  const url = f.url ?? process.env.COLO_ARBITER_URL;
+  const token = f.token ?? process.env.COLO_ARBITER_TOKEN;
+  if (!url || !token) usage("the arbiter's URL and a token are needed (--url/--token or COLO_ARBITER_URL/COLO_ARBITER_TOKEN)");
+  const api = new Api(url, token);
+  const out = (human: string, data: unknown) => console.log(f.json ? JSON.stringify(data, null, 2) : human);
+  const [cmd, sub, a, b] = p;
+  const pairPath = (pair: string | undefined) => {
+    if (!pair) usage("which pair?");
+    return `/v1/pairs/${encodeURIComponent(pair)}`;
+  };
+
+  switch (`${cmd} ${cmd === "pair" || cmd === "token" ? sub : ""}`.trim()) {
+    case "pair create": {
+      if (!f.primary || !f.secondary) usage("pair create needs --primary and --secondary");
+      const body = Object.fromEntries(
+        Object.entries({
+          nodes: [{ id: f.primary, role: "primary" }, { id: f.secondary, role: "secondary" }],
+          heartbeatIntervalMs: num(f, "heartbeat-ms"),
+          leaseMs: num(f, "lease-ms"),
+          replicationStallMs: num(f, "stall-ms"),
+          fenceLatencyMs: num(f, "fence-ms"),
+          watchdogMs: num(f, "watchdog-ms"),
+          holdDownMs: num(f, "hold-down-ms"),
+          failsafe: onOff(f, "failsafe"),
+          requireWatchdog: onOff(f, "require-watchdog"),
+        }).filter(([, v]) => v !== undefined),
+      );
+      const r = await api.call<PairStatusBody & { agentTokens?: Record<string, string> }>("PUT", pairPath(a), body);
+      const tokens = Object.entries(r.agentTokens ?? {}).map(([n, t]) => `  ${n}: ${t}`);
+      return out(`${showStatus(r)}${tokens.length ? `\nagent tokens (shown once):\n${tokens.join("\n")}` : ""}`, r);
+    }
+    case "pair show":
+      return out(showStatus(await api.call<PairStatusBody>("GET", pairPath(a))), await api.call("GET", pairPath(a)));
+    case "pair list": {
+      const r = await api.call<{ pairs: { pairId: string; state: string; epoch: number; activeNode: string | null; createdAt: number }[] }>("GET", "/v1/pairs?limit=500");
+      return out(table([["PAIR", "STATE", "EPOCH", "ACTIVE", "CREATED"], ...r.pairs.map((x) => [x.pairId, x.state, String(x.epoch), x.activeNode ?? "-", time(x.createdAt)])]), r);
+    }
+    case "pair delete":
+      await api.call("DELETE", `${pairPath(a)}${f.force ? "?force=true" : ""}`);
+      return out(`pair ${a} deleted`, { deleted: a });
+    case "token rotate": {
+      if (!b) usage("token rotate <pair> <node>");
+      const r = await api.call<{ token: string }>("POST", `${pairPath(a)}/nodes/${encodeURIComponent(b)}/token`);
+      return out(`new agent token for ${b} (shown once; the old one works until the agent first uses this one):\n  ${r.token}`, r);
+    }
+    case "failover": {
+      if (!a) usage("failover <pair> <node>");
+      const r = await api.call<{ issued: { action: string; id: string; node: string }[] }>("POST", `${pairPath(sub)}/failover`, { target: a, ...(f.reason ? { reason: f.reason } : {}) });
+      return out(r.issued.map((o) => `issued ${o.action} ${o.id} to ${o.node}`).join("\n") || "accepted: waiting for the other node's lease to pass", r);
+    }
+    case "maintenance": {
+      if (a !== "on" && a !== "off") usage("maintenance <pair> on|off");
+      const r = await api.call<{ status: PairStatusBody }>("POST", `${pairPath(sub)}/maintenance`, { enabled: a === "on", ...(f.reason ? { reason: f.reason } : {}) });
+      return out(`pair ${sub}: ${r.status.state}`, r);
+    }
+    case "resolve": {
+      if (!f.serving || !f.reason) usage("resolve <pair> --serving NODE|none --reason TEXT");
+      const r = await api.call<{ status: PairStatusBody }>("POST", `${pairPath(sub)}/resolve`, { servingNode: f.serving === "none" ? null : f.serving, reason: f.reason });
+      return out(`pair ${sub}: ${r.status.state}`, r);
+    }
+    case "events": {
+      const limit = num(f, "limit") ?? 50;
+      const first = await api.call<{ events: EventBody[] }>("GET", `${pairPath(sub)}/events?limit=${Math.min(500, Math.max(1, limit))}`);
+      const shown = [...first.events].reverse();
+      for (const e of shown) console.log(f.json ? JSON.stringify(e) : eventLine(e));
+      let after = shown.at(-1)?.id ?? 0;
+      while (f.follow) {
+        await sleep(1000);
+        const next = await api.call<{ events: EventBody[] }>("GET", `${pairPath(sub)}/events?limit=500&after=${after}`);
+        for (const e of [...next.events].reverse()) console.log(f.json ? JSON.stringify(e) : eventLine(e));
+        after = Math.max(after, ...next.events.map((e) => e.id));
+      }
+      return;
+    }
+    case "status": {
+      for (;;) {
+        const s = await api.call<PairStatusBody>("GET", pairPath(sub));
+        if (f.watch && !f.json) process.stdout.write("\x1b[2J\x1b[H");
+        out(showStatus(s), s);
+        if (!f.watch) return;
+        await sleep(2000);
+      }
+    }
+    default:
+      usage(`unknown command: ${p.join(" ")}`);
+  }
+}
+
+try {
+  await run(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof Exit) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(e.code);
+  }
+  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(3);
+}

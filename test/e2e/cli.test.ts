@@ -1,0 +1,59 @@
+/** The colo-arbiter CLI against `wrangler dev` over real HTTP: tables, --json, errors with their code, exit codes. */
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevServer, startDev } from "../../src/demo/dev-server.js";
+
+let dev: DevServer;
+beforeAll(async () => {
+  dev = await startDev();
+}, 90_000);
+afterAll(async () => {
+  await dev?.stop();
+});
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync("npx", ["--no-install", "tsx", "src/cli/colo-arbiter.ts", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, COLO_ARBITER_URL: dev.url, COLO_ARBITER_TOKEN: dev.adminToken, ...env },
+    timeout: 60_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("colo-arbiter CLI", () => {
+  it("creates, lists, shows and deletes a pair", () => {
+    const created = cli(["pair", "create", "cli1", "--primary", "a", "--secondary", "b", "--failsafe", "off"]);
+    expect(created.code).toBe(0);
+    expect(created.out).toMatch(/pair cli1: awaiting_protection/);
+    expect(created.out).toMatch(/agent tokens \(shown once\):\n {2}a: cli1~a~/);
+    const list = cli(["pair", "list"]);
+    expect(list.out).toMatch(/^PAIR\s+STATE\s+EPOCH/m);
+    expect(list.out).toMatch(/^cli1\s+awaiting_protection\s+0/m);
+    const show = cli(["--json", "pair", "show", "cli1"]);
+    expect(JSON.parse(show.out)).toMatchObject({ pairId: "cli1", config: { failsafe: false } });
+    expect(cli(["pair", "delete", "cli1"]).code).toBe(0);
+  });
+
+  it("shows an API error with its code and exits 1", () => {
+    cli(["pair", "create", "cli2", "--primary", "a", "--secondary", "b"]);
+    const r = cli(["failover", "cli2", "b"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error 409 target_not_fresh/);
+    expect(cli(["status", "nope"]).err).toMatch(/error 404 pair_not_found/);
+  });
+
+  it("enters maintenance, and the event log shows it, as a table and as JSON lines", () => {
+    cli(["pair", "create", "cli3", "--primary", "a", "--secondary", "b"]);
+    expect(cli(["maintenance", "cli3", "on", "--reason", "kernel"]).out).toMatch(/pair cli3: maintenance/);
+    expect(cli(["events", "cli3"]).out).toMatch(/maintenance_entered\s+admin\s+maintenance on: kernel/);
+    const lines = cli(["--json", "events", "cli3"]).out.trim().split("\n").map((l) => JSON.parse(l) as { type: string });
+    expect(lines.map((e) => e.type)).toContain("maintenance_entered");
+    expect(cli(["status", "cli3"]).out).toMatch(/^NODE\s+ROLE\s+LAST BEAT/m);
+  });
+
+  it("exits 2 on a usage error and 3 when the arbiter is unreachable", () => {
+    expect(cli(["frobnicate"]).code).toBe(2);
+    expect(cli(["pair", "list"], { COLO_ARBITER_URL: "http://127.0.0.1:1" }).code).toBe(3);
+    expect(cli(["pair", "list"], { COLO_ARBITER_TOKEN: "wrong-token-wrong-token-wrong-token" }).err).toMatch(/error 401 unknown_token/);
+  });
+});
