@@ -5,6 +5,7 @@ import { type Ctx, errorResponse, newApp, pairStub, precheck } from "./http.js";
 import { eventRoutes } from "./routes/events.js";
 import { countRequests } from "./metrics/requests.js";
 import { healthRoutes } from "./routes/health.js";
+import { pageRoutes } from "./pages/pages.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { heartbeatRoutes } from "./routes/heartbeat.js";
 import { operatorRoutes } from "./routes/operator.js";
@@ -27,7 +28,9 @@ eventRoutes(app);
 healthRoutes(app);
 metricsRoutes(app);
 
-app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "colo-arbiter", version: "1" } });
+const OPENAPI = { openapi: "3.1.0", info: { title: "colo-arbiter", version: "1" } } as const;
+app.doc31("/openapi.json", OPENAPI);
+pageRoutes(app as never, () => app.getOpenAPI31Document(OPENAPI) as never);
 
 app.notFound((c) => errorResponse(c, apiError("route_not_found", `no route ${c.req.method} ${c.req.path}`)));
 

@@ -1,0 +1,191 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource hono/jsx */
+/**
+ * The HTML status pages: `/` (pairs) and `/pairs/:pairId` (nodes, lease ages, replication, the
+ * latest events, the open incident), and `/api` (the API reference, from the OpenAPI document).
+ * Without a login `/` shows only the login form; the form takes the admin or the status token and
+ * keeps it in an HttpOnly, Secure, SameSite=Strict cookie.
+ */
+import type { Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { EventBody, PairStatusBody } from "../../api/schemas.js";
+import type { Env } from "../env.js";
+import { pairStub } from "../http.js";
+import { configuredSecretMatches } from "../tokens.js";
+import { Page, State } from "./layout.js";
+
+const COOKIE = "colo_arbiter_session";
+const REFRESH_S = 5;
+
+type PagesEnv = { Bindings: Env };
+
+async function loggedIn(env: Env, token: string | undefined): Promise<boolean> {
+  if (!token) return false;
+  return (await configuredSecretMatches(token, env.ARBITER_ADMIN_TOKEN)) || (await configuredSecretMatches(token, env.STATUS_TOKEN));
+}
+
+function Login(props: { error?: string }) {
+  return (
+    <Page title="Log in">
+      <form class="login" method="post" action="/login">
+        <h2>Log in</h2>
+        <p class="note">The admin token or the read-only status token.</p>
+        {props.error ? <p class="error">{props.error}</p> : null}
+        <input type="password" name="token" autocomplete="current-password" placeholder="token" required />
+        <button type="submit">Log in</button>
+      </form>
+    </Page>
+  );
+}
+
+const ago = (ms: number | null) => (ms === null ? "–" : `${(ms / 1000).toFixed(1)} s ago`);
+const at = (t: number) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+
+export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<string, Record<string, { summary?: string }>> }) {
+  app.get("/", async (c) => {
+    if (!(await loggedIn(c.env, getCookie(c, COOKIE)))) return c.html(<Login />);
+    const registry = c.env.REGISTRY.get(c.env.REGISTRY.idFromName("registry"));
+    const page = (await registry.list(500)) ?? { pairs: [] };
+    return c.html(
+      <Page title="Pairs" refresh={REFRESH_S} loggedIn>
+        <h1>Pairs</h1>
+        <table>
+          <thead>
+            <tr>
+              <th>Pair</th>
+              <th>State</th>
+              <th>Active</th>
+              <th class="wide">Epoch</th>
+            </tr>
+          </thead>
+          <tbody>
+            {page.pairs.map((p) => (
+              <tr>
+                <td>
+                  <a href={`/pairs/${encodeURIComponent(p.pairId)}`}>{p.pairId}</a>
+                </td>
+                <td>
+                  <State state={p.state} />
+                </td>
+                <td>{p.activeNode ?? "–"}</td>
+                <td class="wide">{p.epoch}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {page.pairs.length === 0 ? <p class="note">No pairs yet.</p> : null}
+      </Page>,
+    );
+  });
+
+  app.post("/login", async (c) => {
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const token = typeof form.token === "string" ? form.token : "";
+    if (!(await loggedIn(c.env, token))) return c.html(<Login error="That token is not accepted." />, 401);
+    setCookie(c, COOKIE, token, { httpOnly: true, secure: true, sameSite: "Strict", path: "/", maxAge: 12 * 3600 });
+    return c.redirect("/", 303);
+  });
+
+  app.post("/logout", (c) => {
+    deleteCookie(c, COOKIE, { path: "/", secure: true });
+    return c.redirect("/", 303);
+  });
+
+  app.get("/pairs/:pairId", async (c) => {
+    if (!(await loggedIn(c.env, getCookie(c, COOKIE)))) return c.redirect("/", 303);
+    const stub = pairStub(c as never, c.req.param("pairId"));
+    const r = await stub.status({ kind: "admin" });
+    if (!r.ok) return c.html(<Page title="No such pair" loggedIn><p>No pair {c.req.param("pairId")}.</p></Page>, 404);
+    const s = (r as unknown as { value: PairStatusBody }).value;
+    const ev = await stub.events({ kind: "admin" }, 15);
+    const events: EventBody[] = ev.ok ? (ev as unknown as { value: { events: EventBody[] } }).value.events : [];
+    return c.html(
+      <Page title={s.pairId} refresh={REFRESH_S} loggedIn>
+        <h1>
+          {s.pairId} <State state={s.state} />
+        </h1>
+        <p>
+          Active node <b>{s.activeNode ?? "none"}</b> · epoch {s.epoch} · failovers {s.failovers}
+        </p>
+        {s.needsOperator ? <p class="error">Needs an operator: {s.needsOperator.reason}</p> : null}
+        {s.incident ? <p class="error">Incident open since {at(s.incident.openedAt)} ({s.incident.reason.replace(/_/g, " ")})</p> : null}
+        {s.order ? (
+          <p>
+            Order: {s.order.action} {s.order.id} to {s.order.node} ({s.order.state}) — {s.order.reason}
+          </p>
+        ) : null}
+        <table>
+          <thead>
+            <tr>
+              <th>Node</th>
+              <th>Role</th>
+              <th>Last beat</th>
+              <th>COLO</th>
+              <th>Replicating</th>
+              <th class="wide">Lease left</th>
+              <th class="wide">Watchdog</th>
+            </tr>
+          </thead>
+          <tbody>
+            {s.nodes.map((n) => (
+              <tr>
+                <td>{n.id}</td>
+                <td>{n.role}</td>
+                <td>{ago(n.lastSeenMsAgo)}</td>
+                <td>
+                  {n.colo?.mode ?? "–"}
+                  {n.vm ? ` · ${n.vm.status}` : ""}
+                </td>
+                <td>{n.peer ? (n.peer.replicating ? "yes" : "no") : "–"}</td>
+                <td class="wide">{n.lease ? `${(n.lease.msLeft / 1000).toFixed(1)} s` : "–"}</td>
+                <td class="wide">{n.guarded ? "armed" : "none"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {s.lastDecision ? <p class="note">Last decision {at(s.lastDecision.at)}: {s.lastDecision.summary}</p> : null}
+        <h2>Latest events</h2>
+        <table>
+          <tbody>
+            {events.map((e) => (
+              <tr>
+                <td class="wide">{at(e.at)}</td>
+                <td>{e.type.replace(/_/g, " ")}</td>
+                <td>{e.message}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Page>,
+    );
+  });
+
+  app.get("/api", (c) => {
+    const doc = openapi();
+    return c.html(
+      <Page title="API reference">
+        <h1>API reference</h1>
+        <p>
+          The machine-readable document is <a href="/openapi.json">/openapi.json</a>; errors and authentication are in docs/api.md.
+        </p>
+        <table>
+          <tbody>
+            {Object.entries(doc.paths).flatMap(([path, ops]) =>
+              Object.entries(ops).map(([method, op]) => (
+                <tr>
+                  <td>
+                    <code>{method.toUpperCase()}</code>
+                  </td>
+                  <td>
+                    <code>{path}</code>
+                  </td>
+                  <td>{op.summary ?? ""}</td>
+                </tr>
+              )),
+            )}
+          </tbody>
+        </table>
+      </Page>,
+    );
+  });
+}
