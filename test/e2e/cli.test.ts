@@ -51,6 +51,14 @@ describe("colo-arbiter CLI", () => {
     expect(cli(["status", "cli3"]).out).toMatch(/^NODE\s+ROLE\s+LAST BEAT/m);
   });
 
+  it("rotates a node's token and prints the new one once", () => {
+    cli(["pair", "create", "cli4", "--primary", "a", "--secondary", "b"]);
+    const r = cli(["token", "rotate", "cli4", "a"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/new agent token for a .*\n {2}cli4~a~[A-Za-z0-9_-]{43}/s);
+    expect(cli(["token", "rotate", "cli4", "zz"]).err).toMatch(/error 422 unknown_node/);
+  });
+
   it("exits 2 on a usage error and 3 when the arbiter is unreachable", () => {
     expect(cli(["frobnicate"]).code).toBe(2);
     expect(cli(["pair", "list"], { COLO_ARBITER_URL: "http://127.0.0.1:1" }).code).toBe(3);
