@@ -82,10 +82,6 @@ export class Agent {
     });
   }
 
-  get timings(): Timings {
-    return this.#timings;
-  }
-
   get leaseUntil(): number | null {
     return this.#leaseUntil;
   }
@@ -134,7 +130,9 @@ export class Agent {
     const now = this.#d.clock.now();
     const cover = this.#cover(now);
     const serving = this.#couldServe();
-    if (mustFence(serving, cover, now) && !this.#fence?.confirmed && !this.#fence) this.#startFence("cover ending", null);
+    const f0 = this.#fence;
+    // A fence already confirmed binds only its own instance: a new QEMU instance is judged afresh.
+    if (mustFence(serving, cover, now) && !(f0 && !f0.confirmed)) this.#startFence("cover ending", null);
     const f = this.#fence;
     const overdue = !!f && !f.confirmed && fenceOverdue(f.startedAt, now, this.#timings);
     const wd = this.#d.watchdog;

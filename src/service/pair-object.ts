@@ -29,6 +29,9 @@ import { newAgentToken, secretMatches, sha256, toHex } from "./tokens.js";
 
 type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | "resolve" }>;
 
+/** Delivered outbox entries are kept this long (their attempts stay visible), then dropped. */
+const DELIVERED_KEPT_MS = 7 * 24 * 3600 * 1000;
+
 export interface PutResult {
   created: boolean;
   status: PairStatusBody;
@@ -215,6 +218,7 @@ export class PairObject extends DurableObject<Env> {
         await Promise.all(this.#sinks.map((s) => this.#deliverSink(s)));
       } finally {
         this.#delivering = null;
+        this.#store.pruneDelivered(this.#clock.now() - DELIVERED_KEPT_MS);
         this.#outboxDue = this.#store.nextDue();
         await this.#rearm();
       }

@@ -177,7 +177,9 @@ export class AgentModel extends Proc {
     const now = this.host.mono();
     const cover = this.#cover(now);
     const serving = this.#serving();
-    if (this.rules.mustFence(serving, cover, now) && !this.#fence) this.#startFence("cover ending", null);
+    // A fence already confirmed binds only its own instance: a new QEMU instance is judged afresh.
+    const f0 = this.#fence;
+    if (this.rules.mustFence(serving, cover, now) && !(f0 && !f0.confirmed)) this.#startFence("cover ending", null);
     const f = this.#fence;
     const overdue = !!f && !f.confirmed && fenceOverdue(f.startedAt, now, this.timings);
     if (this.host.guarded && this.rules.mayPetWatchdog(serving, cover, now, overdue)) this.#pet(false);
