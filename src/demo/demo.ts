@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QmpClient } from "../agent/qmp/client.js";
 import { type DevServer, startDev } from "./dev-server.js";
+import { pollUntil } from "./poll.js";
 
 const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 1600, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
 const CHECKPOINT_MS = 500;
@@ -44,16 +45,6 @@ async function cleanup() {
   rmSync(dir, { recursive: true, force: true });
 }
 
-async function until<T>(what: string, f: () => Promise<T | null | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => null);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 async function main(): Promise<boolean> {
   say("demo", "starting the arbiter (wrangler dev, local Durable Object storage)");
   dev = await startDev({ ALLOW_INSECURE_SINKS: "1" });
@@ -84,11 +75,11 @@ async function main(): Promise<boolean> {
     );
   }
   say("agents", "started before QEMU (a VM must not run before its agent holds a lease)");
-  await until("both agents leased", async () => (await api<{ nodes: { lease: unknown }[] }>("GET", "/v1/pairs/demo")).nodes.every((n) => n.lease !== null));
+  await pollUntil("both agents leased", async () => (await api<{ nodes: { lease: unknown }[] }>("GET", "/v1/pairs/demo")).nodes.every((n) => n.lease !== null));
 
   const link = join(dir, "colo-stream.sock");
   spawnTsx("src/demo/fake-qemu-main.ts", ["--qmp", b.qmp, "--pidfile", b.pid, "--role", "secondary", "--link", link], "qemu-b");
-  await until("the secondary QEMU", async () => (await import("node:fs")).existsSync(b.pid));
+  await pollUntil("the secondary QEMU", async () => (await import("node:fs")).existsSync(b.pid));
   const qemuA = spawnTsx("src/demo/fake-qemu-main.ts", ["--qmp", a.qmp, "--pidfile", a.pid, "--role", "primary", "--link", link, "--checkpoint-ms", String(CHECKPOINT_MS)], "qemu-a");
   say("qemu", `fake QEMUs up, replicating: a checkpoint (STOP/RESUME on both sides) every ${CHECKPOINT_MS} ms`);
 
@@ -101,7 +92,7 @@ async function main(): Promise<boolean> {
     }
     seen = Math.max(seen, ...ev.events.map((e) => e.id));
   };
-  await until("the pair protected", async () => {
+  await pollUntil("the pair protected", async () => {
     await narrate();
     return (await api<{ state: string }>("GET", "/v1/pairs/demo")).state === "protected";
   });
@@ -115,7 +106,7 @@ async function main(): Promise<boolean> {
 
   const qmp = new QmpClient({ kind: "unix", path: b.qmp }, { timeoutMs: 2000 });
   await qmp.connect();
-  const done = await until(
+  const done = await pollUntil(
     "host-b serving",
     async () => {
       await narrate();

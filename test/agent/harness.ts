@@ -14,6 +14,7 @@ import { DEFAULT_IDS } from "../../src/agent/runbooks.js";
 import type { Watchdog } from "../../src/agent/watchdog.js";
 import type { Timings } from "../../src/protocol/timing.js";
 import type { FakeQemu } from "../../src/demo/fake-qemu.js";
+import { pollUntil } from "../../src/demo/poll.js";
 
 export const TIMINGS: Timings = { heartbeatIntervalMs: 100, leaseMs: 1300, replicationStallMs: 300, failsafe: false, fenceLatencyMs: 200, watchdogMs: 1000 };
 
@@ -85,10 +86,6 @@ export function rig(fake: FakeQemu, script: Script, opts: { dir?: string; watchd
   return { agent, beats, tokensSeen, process, kept, dir, stop: () => agent.stop() };
 }
 
-export async function until(cond: () => boolean, ms = 5000, what = "condition") {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+export function until(cond: () => boolean, ms = 5000, what = "condition"): Promise<true> {
+  return pollUntil(what, () => cond() || null, ms, 10);
 }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { QmpClient, QmpError, parseQmpAddress } from "../../src/agent/qmp/client.js";
 import { FakeQemu } from "../../src/demo/fake-qemu.js";
+import { until } from "./harness.js";
 
 const fakes: FakeQemu[] = [];
 const clients: QmpClient[] = [];
@@ -17,14 +18,6 @@ async function setup(mode: "primary" | "secondary" | "none" = "primary", timeout
   await qmp.connect();
   return { fake, qmp };
 }
-
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe("QMP client", () => {
   it("parses unix and tcp addresses", () => {

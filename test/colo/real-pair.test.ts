@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/agent/clock.js";
 import { fence } from "../../src/agent/fence.js";
 import { silentLogger } from "../../src/agent/log.js";
@@ -14,23 +14,18 @@ import { pidfileProcess } from "../../src/agent/qemu/process.js";
 import { QemuTracker } from "../../src/agent/qemu/tracker.js";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { qemuAvailable } from "../agent/real-qemu.js";
-import { type DevServer, startDev } from "../../src/demo/dev-server.js";
+import { useDevServer } from "../e2e/dev.js";
+import { pollUntil } from "../../src/demo/poll.js";
 import { type ColoPair, coloDir, coloPaths, startColoPair } from "./colo-pair.js";
 
 const have = qemuAvailable();
 const CHECKPOINT_MS = 1000;
 const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 1700, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
 
-let dev: DevServer;
+const dev = useDevServer(have);
 const pairs: ColoPair[] = [];
 const procs: ChildProcess[] = [];
 
-beforeAll(async () => {
-  if (have) dev = await startDev();
-}, 90_000);
-afterAll(async () => {
-  await dev?.stop();
-});
 afterEach(() => {
   for (const p of procs.splice(0)) if (p.exitCode === null && p.pid) killGroup(p, "SIGKILL");
   for (const p of pairs.splice(0)) p.stop();
@@ -44,24 +39,7 @@ function killGroup(p: ChildProcess, sig: NodeJS.Signals) {
   }
 }
 
-async function until<T>(what: string, f: () => Promise<T | null | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => null);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${dev.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${dev.adminToken}`, ...(body ? { "content-type": "application/json" } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return (await res.json()) as T;
-}
+const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => (await dev.request<T>(method, path, { body })).body;
 
 function startAgent(dir: string, pairId: string, node: "a" | "b", token: string): ChildProcess {
   const paths = coloPaths(dir);
@@ -90,13 +68,13 @@ async function protectedPair(name: string) {
   });
   const dir = coloDir();
   const agents = { a: startAgent(dir, pairId, "a", created.agentTokens.a!), b: startAgent(dir, pairId, "b", created.agentTokens.b!) };
-  await until("both agents leased", async () => {
+  await pollUntil("both agents leased", async () => {
     const s = await api<{ nodes: { lease: unknown }[] }>("GET", `/v1/pairs/${pairId}`);
     return s.nodes.every((n) => n.lease !== null);
   });
   const pair = await startColoPair(CHECKPOINT_MS, dir);
   pairs.push(pair);
-  await until("the pair protected", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "protected");
+  await pollUntil("the pair protected", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "protected");
   return { pair, pairId, agents };
 }
 
@@ -128,7 +106,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const { pair, pairId, agents } = await protectedPair("kill-primary");
     killGroup(agents.a, "SIGKILL");
     process.kill(pair.primary.child.pid!, "SIGKILL");
-    const s = await until("the secondary failed over", async () => {
+    const s = await pollUntil("the secondary failed over", async () => {
       const c = await colo(pair.secondary.qmp);
       return c.mode === "none" ? c : null;
     });
@@ -141,12 +119,12 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const { pair, pairId, agents } = await protectedPair("kill-secondary");
     killGroup(agents.b, "SIGKILL");
     process.kill(pair.secondary.child.pid!, "SIGKILL");
-    const p = await until("the primary failed over", async () => {
+    const p = await pollUntil("the primary failed over", async () => {
       const c = await colo(pair.primary.qmp);
       return c.mode === "none" ? c : null;
     });
     expect(p).toEqual({ mode: "none", "last-mode": "primary", reason: "request" });
-    expect(await until("the primary running", async () => running(pair.primary.qmp))).toBe(true);
+    expect(await pollUntil("the primary running", async () => running(pair.primary.qmp))).toBe(true);
     expect(await ordersIn(pairId)).toContain("failover:a");
   }, 180_000);
 
@@ -154,7 +132,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const { pair, pairId, agents } = await protectedPair("freeze-secondary");
     killGroup(agents.b, "SIGSTOP");
     process.kill(pair.secondary.child.pid!, "SIGSTOP");
-    const p = await until("the primary failed over", async () => {
+    const p = await pollUntil("the primary failed over", async () => {
       const c = await colo(pair.primary.qmp);
       return c.mode === "none" ? c : null;
     });

@@ -1,15 +1,9 @@
 /** The colo-arbiter CLI against `wrangler dev` over real HTTP: tables, --json, errors with their code, exit codes. */
 import { spawnSync } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, startDev } from "../../src/demo/dev-server.js";
+import { describe, expect, it } from "vitest";
+import { useDevServer } from "./dev.js";
 
-let dev: DevServer;
-beforeAll(async () => {
-  dev = await startDev();
-}, 90_000);
-afterAll(async () => {
-  await dev?.stop();
-});
+const dev = useDevServer();
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync("npx", ["--no-install", "tsx", "src/cli/colo-arbiter.ts", ...args], {

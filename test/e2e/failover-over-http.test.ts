@@ -2,31 +2,17 @@
  * The arbiter under `wrangler dev`, over real HTTP: a takeover after the primary's lease + margin,
  * a returning primary fenced without a lease, and exactly one failover when replication breaks.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HeartbeatBody, HeartbeatReplyBody as HeartbeatReply } from "../../src/api/schemas.js";
-import { type DevServer, startDev } from "../../src/demo/dev-server.js";
+import { useDevServer } from "./dev.js";
 
 // Short timings so the test is quick: L >= W + m + HB with m = 2·1 %·L + F.
 const TIMINGS = { heartbeatIntervalMs: 100, leaseMs: 1300, fenceLatencyMs: 100, watchdogMs: 1000, replicationStallMs: 200, failsafe: false };
 const MARGIN = Math.ceil(2 * 0.01 * TIMINGS.leaseMs + TIMINGS.fenceLatencyMs);
 
-let dev: DevServer;
-beforeAll(async () => {
-  dev = await startDev();
-}, 90_000);
-afterAll(async () => {
-  await dev?.stop();
-});
+const dev = useDevServer();
 
-async function api<T>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${dev.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T>(method: string, path: string, token: string, body?: unknown) => dev.request<T>(method, path, { token, body });
 
 let seq = 0;
 function report(node: string, mode: "primary" | "secondary" | "none", replicating: boolean, extra: Partial<HeartbeatBody> = {}): HeartbeatBody {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HeartbeatBody } from "../../src/api/schemas.js";
-import { type DevServer, startDev } from "../../src/demo/dev-server.js";
+import { useDevServer } from "./dev.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -25,12 +25,11 @@ function chromiumAvailable(): boolean {
 }
 
 const have = chromiumAvailable();
-let dev: DevServer;
+const dev = useDevServer(have);
 let browser: BrowserContext;
 
 beforeAll(async () => {
   if (!have) return;
-  dev = await startDev();
   // A fresh profile each run; no network but loopback (background networking off).
   browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "chromium-")), {
     executablePath: CHROMIUM,
@@ -41,17 +40,10 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
-  await dev?.stop();
 });
 
-async function api(method: string, path: string, token: string, body?: unknown) {
-  const res = await fetch(`${dev.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return (await res.json()) as Record<string, unknown>;
-}
+const api = async (method: string, path: string, token: string, body?: unknown) =>
+  (await dev.request<Record<string, unknown>>(method, path, { token, body })).body;
 
 let seq = 0;
 const beat = (pairId: string, token: string, node: string, over: Partial<HeartbeatBody> = {}) =>

@@ -1,0 +1,42 @@
+/** An arbiter under `wrangler dev` for one test file: started before its tests, stopped after them. */
+import { afterAll, beforeAll } from "vitest";
+import { type DevServer, startDev } from "../../src/demo/dev-server.js";
+
+export interface TestArbiter {
+  readonly url: string;
+  readonly adminToken: string;
+  /** A JSON request with a bearer token (the admin's unless given). */
+  request<T>(method: string, path: string, opts?: { body?: unknown; token?: string }): Promise<{ status: number; body: T }>;
+}
+
+export function useDevServer(when = true): TestArbiter {
+  let server: DevServer | null = null;
+  beforeAll(async () => {
+    if (when) server = await startDev();
+  }, 90_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const running = () => {
+    if (!server) throw new Error("the dev server is not running");
+    return server;
+  };
+  return {
+    get url() {
+      return running().url;
+    },
+    get adminToken() {
+      return running().adminToken;
+    },
+    async request<T>(method: string, path: string, opts: { body?: unknown; token?: string } = {}) {
+      const s = running();
+      const res = await fetch(`${s.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${opts.token ?? s.adminToken}`, ...(opts.body !== undefined ? { "content-type": "application/json" } : {}) },
+        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+    },
+  };
+}
