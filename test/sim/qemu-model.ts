@@ -1,7 +1,9 @@
 /**
- * QEMU modelled adversarially, as ../shared/qemu-colo.md describes it: checkpoints are STOP/RESUME
- * pairs that end with an unconditional vm_start (undoing a `stop`); a checkpoint completes on the
- * primary only after the secondary loaded it, and its acknowledgement may be very late; a
+ * QEMU modelled adversarially, as ../shared/qemu-colo.md and migration/colo.c describe it: the
+ * primary's VM runs while it waits for the reply to a checkpoint request and stops only after it;
+ * checkpoints are STOP/RESUME pairs that end with an unconditional vm_start (undoing a `stop`); a
+ * checkpoint completes on the primary only after the secondary loaded it; the stream is TCP (a cut
+ * delays, never drops, so a stalled checkpoint can complete seconds later); a
  * checkpoint to a dead or hung peer fails with COLO_EXIT or hangs forever; a dead primary may or
  * may not give the secondary a COLO_EXIT; a hung peer gives nothing; a failover on one side never
  * stops the other; a hung QEMU runs its vCPUs on thaw before it reads queued QMP commands.
@@ -43,7 +45,7 @@ export class QemuModel extends Proc {
   reason = "none";
   streamOk = false;
   session = 0;
-  #ckpt: { id: number; giveUp: "undecided" | "hang" | "late-exit" } | null = null;
+  #ckpt: { id: number; phase: "request" | "transfer"; giveUp: "undecided" | "hang" | "late-exit" } | null = null;
   #ckptSeq = 0;
   listener: ((e: QmpEvent) => void) | null = null;
 
@@ -94,23 +96,33 @@ export class QemuModel extends Proc {
     this.after(this.#delay, () => this.#beginCheckpoint());
   }
 
-  #beginCheckpoint() {
-    if (this.mode !== "primary" || !this.streamOk || this.#ckpt) return;
-    const id = ++this.#ckptSeq;
-    this.#ckpt = { id, giveUp: "undecided" };
-    this.running = false;
-    this.status = "colo";
-    this.emit("STOP");
-    const session = this.session;
-    this.world.send(`${this.host.id}=>${this.#peerHostId()}`, () => this.peer()?.receiveCheckpoint(session, id));
-    this.after(this.#delay / 2, () => this.#watchCheckpoint(id));
-  }
-
   #peerHostId(): string {
     return this.host.id === "a" ? "b" : "a";
   }
 
-  /** What the primary's side of the stream sees while it waits for an acknowledgement. */
+  /** One message on the COLO stream to the peer (TCP: late, never lost, in order). */
+  #toPeer(fn: (p: QemuModel) => void) {
+    this.world.stream(`${this.host.id}=>${this.#peerHostId()}`, () => {
+      const p = this.peer();
+      if (p) fn(p);
+    });
+  }
+
+  /**
+   * migration/colo.c: the primary sends CHECKPOINT_REQUEST and waits for the reply WITH ITS VM
+   * RUNNING; only after the reply does it stop (STOP), send its state, wait until the secondary
+   * loaded it, and vm_start() (RESUME). None of these waits has a timeout.
+   */
+  #beginCheckpoint() {
+    if (this.mode !== "primary" || !this.streamOk || this.#ckpt) return;
+    const id = ++this.#ckptSeq;
+    this.#ckpt = { id, phase: "request", giveUp: "undecided" };
+    const session = this.session;
+    this.#toPeer((p) => p.receiveRequest(session, id));
+    this.after(this.#delay / 2, () => this.#watchCheckpoint(id));
+  }
+
+  /** What the primary's side of the stream sees while it waits for the peer. */
   #watchCheckpoint(id: number) {
     const c = this.#ckpt;
     if (!c || c.id !== id || !this.streamOk) return;
@@ -127,7 +139,8 @@ export class QemuModel extends Proc {
       return;
     }
     if (!linksUp || !peerHostUp) {
-      if (c.giveUp === "undecided") c.giveUp = w.rng.chance(0.5) ? "hang" : "late-exit";
+      // TCP may hold on for many minutes (a healed cut then delivers everything) or give up.
+      if (c.giveUp === "undecided") c.giveUp = w.rng.chance(0.75) ? "hang" : "late-exit";
       if (c.giveUp === "late-exit") {
         this.after(w.rng.between(this.#delay, 3 * this.#delay), () => {
           if (this.#ckpt?.id === id) this.#breakStream();
@@ -139,21 +152,43 @@ export class QemuModel extends Proc {
     this.after(this.#delay / 2, () => this.#watchCheckpoint(id));
   }
 
-  receiveCheckpoint(session: number, id: number) {
+  /** Secondary: it stops its VM for the checkpoint, then replies. */
+  receiveRequest(session: number, id: number) {
     this.run(() => {
       if (session !== this.session || !this.streamOk || this.mode !== "secondary") return;
       this.running = false;
       this.emit("STOP");
+      this.#toPeer((p) => p.receiveReply(session, id));
+    });
+  }
+
+  /** Primary: the reply came; now it stops (the checkpoint's start on its side) and sends its state. */
+  receiveReply(session: number, id: number) {
+    this.run(() => {
+      const c = this.#ckpt;
+      if (session !== this.session || c?.id !== id || c.phase !== "request" || !this.streamOk) return;
+      c.phase = "transfer";
+      this.running = false;
+      this.status = "colo";
+      this.emit("STOP");
+      this.#toPeer((p) => p.receiveState(session, id));
+    });
+  }
+
+  /** Secondary: loads the state, restarts its VM, and says it loaded it. */
+  receiveState(session: number, id: number) {
+    this.run(() => {
+      if (session !== this.session || !this.streamOk || this.mode !== "secondary") return;
       this.after(this.world.rng.between(20, 120), () => {
         if (session !== this.session || !this.streamOk || this.mode !== "secondary") return;
         this.running = true;
         this.emit("RESUME");
-        this.world.send(`${this.host.id}=>${this.#peerHostId()}`, () => this.peer()?.receiveAck(session, id));
+        this.#toPeer((p) => p.receiveLoaded(session, id));
       });
     });
   }
 
-  receiveAck(session: number, id: number) {
+  receiveLoaded(session: number, id: number) {
     this.run(() => {
       if (session !== this.session || this.#ckpt?.id !== id || !this.streamOk) return;
       this.#ckpt = null;
@@ -177,7 +212,7 @@ export class QemuModel extends Proc {
     this.#ckpt = null;
     const mode = this.mode;
     this.after(this.world.rng.between(5, 400), () => {
-      if (aborted && this.world.rng.chance(0.5)) {
+      if (aborted && !this.running && this.world.rng.chance(0.5)) {
         this.running = true;
         this.status = "running";
         this.emit("RESUME");
@@ -186,10 +221,10 @@ export class QemuModel extends Proc {
     });
   }
 
+  /** Our end closed the connection: the peer reads its end (after anything still in flight). */
   #tellPeer() {
-    const p = this.peer();
     const session = this.session;
-    if (p) this.world.send(`${this.host.id}=>${this.#peerHostId()}`, () => p.peerBroke(session));
+    this.#toPeer((p) => p.peerBroke(session));
   }
 
   /** The other end broke the stream (yank, failover or death with a reset). */
@@ -235,7 +270,7 @@ export class QemuModel extends Proc {
         }
         return { ok: true };
       case "stop":
-        if (this.#ckpt) return { ok: true }; // a no-op in the middle of a checkpoint
+        if (this.#ckpt?.phase === "transfer") return { ok: true }; // the VM is stopped for the checkpoint already
         if (this.running) {
           this.running = false;
           this.status = "paused";

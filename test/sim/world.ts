@@ -14,6 +14,9 @@ export class Link {
   slowExtra = 0;
   lossUntil = 0;
   lossRate = 0;
+  /** The TCP stream's segments in flight, in order (world.stream). */
+  queue: { at: number; deliver: () => void }[] = [];
+  pumping = false;
   constructor(
     readonly name: LinkName,
     readonly baseDelay: [number, number],
@@ -147,6 +150,34 @@ export class World {
     let delay = this.rng.between(l.baseDelay[0], l.baseDelay[1]);
     if (now < l.slowUntil) delay += this.rng.between(0, l.slowExtra);
     this.sched.after(delay, deliver);
+  }
+
+  /**
+   * Sends over a link as TCP does (the COLO stream): nothing is lost, order is kept, and a cut or
+   * loss delays delivery rather than dropping it; a cut that begins after sending holds what is in
+   * flight until it heals. Whether the far end still listens is the receiver's affair.
+   */
+  stream(name: LinkName, deliver: () => void) {
+    const l = this.link(name);
+    const now = this.now;
+    let delay = this.rng.between(l.baseDelay[0], l.baseDelay[1]);
+    if (now < l.slowUntil) delay += this.rng.between(0, l.slowExtra);
+    // Retransmissions: each lost segment costs a retransmission timeout.
+    while (now < l.lossUntil && this.rng.chance(l.lossRate)) delay += 200;
+    l.queue.push({ at: now + delay, deliver });
+    this.#pump(l);
+  }
+
+  #pump(l: Link) {
+    const head = l.queue[0];
+    if (l.pumping || !head) return;
+    l.pumping = true;
+    this.sched.at(Math.max(head.at, l.cutUntil), () => {
+      l.pumping = false;
+      // A cut that began while the segment was in flight holds it until the cut heals.
+      if (this.now >= l.cutUntil) l.queue.shift()!.deliver();
+      this.#pump(l);
+    });
   }
 
   watchdogFired(h: Host) {
