@@ -34,10 +34,10 @@ export interface RunbookContext {
   clock: MonoClock;
   log: Logger;
   stepTimeoutMs: number;
-  /** The secondary's stall wait: not before this monotonic instant. */
-  notBefore: number;
-  /** Stops the runbook (the node is being fenced). */
-  aborted: () => boolean;
+  /** The secondary's stall wait: not before this monotonic instant (asked once the stream is yanked). */
+  notBefore: () => number;
+  /** Stops the runbook between steps and cuts its waits short (the node is being fenced). */
+  signal: AbortSignal;
 }
 
 type YankInstance = { type: string; "node-name"?: string };
@@ -62,7 +62,7 @@ export async function yankStreams(qmp: QmpClient, wanted: (i: YankInstance) => b
 export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<RunbookOutcome> {
   const { qmp, ids, log, stepTimeoutMs: t } = ctx;
   const step = async (name: string, fn: () => Promise<unknown>) => {
-    if (ctx.aborted()) throw new StepFailed(name, "fenced during the runbook");
+    if (ctx.signal.aborted) throw new StepFailed(name, "aborted: the node is being fenced");
     const started = ctx.clock.now();
     try {
       await fn();
@@ -74,7 +74,10 @@ export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<
   try {
     if (role === "secondary") {
       await step("yank", async () => void (await yankStreams(qmp, (i) => i.type === "migration", t)));
-      await step("wait-stall", () => sleep(Math.max(0, ctx.notBefore - ctx.clock.now())));
+      // A main-loop command after the yank: every event QEMU wrote before it has been read, so the
+      // last checkpoint this node loaded is known when the wait is computed.
+      await step("sync", () => qmp.execute("query-status", undefined, { timeoutMs: t }));
+      await step("wait-stall", () => sleep(Math.max(0, ctx.notBefore() - ctx.clock.now()), ctx.signal));
       // Best effort: a stopped NBD server is what this step wants.
       await step("nbd-server-stop", () => qmp.execute("nbd-server-stop", undefined, { timeoutMs: t }).then(() => {}, tolerate("nbd-server-stop", log)));
     }
@@ -136,4 +139,13 @@ function tolerate(step: string, log: Logger) {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });

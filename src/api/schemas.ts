@@ -4,7 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { EVENT_TYPES } from "../protocol/arbiter/events.js";
-import { ACK_STATES, COLO_MODES, ORDER_ACTIONS, ORDER_STATES, PAIR_STATES, ROLES } from "../protocol/types.js";
+import { ACK_STATES, COLO_MODES, ORDER_ACTIONS, ORDER_STATES, PAIR_STATES, ROLES, VIEW_STATES } from "../protocol/types.js";
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export const Id = z.string().regex(ID_PATTERN, "ids are [a-z0-9][a-z0-9._-]{0,62}");
@@ -31,7 +31,12 @@ export const Ack = z.object({
 const QmpHealth = z.object({ ok: z.boolean(), lastOkMsAgo: ms(1e12).optional() });
 const ColoStatus = z.object({ mode: ColoMode, lastMode: ColoMode.optional(), reason: z.string().max(50).optional() });
 const VmStatus = z.object({ running: z.boolean(), status: z.string().min(1).max(50) });
-const PeerView = z.object({ replicating: z.boolean(), lastCheckpointMsAgo: ms(1e12).optional() });
+const PeerView = z.object({
+  replicating: z.boolean(),
+  view: z.enum(VIEW_STATES).optional(),
+  watch: count.optional(),
+  lastCheckpointMsAgo: ms(1e12).optional(),
+});
 const WatchdogStatus = z.object({ armed: z.boolean(), timeoutMs: z.number().int().min(1).max(3_600_000).optional() });
 
 export const Heartbeat = z

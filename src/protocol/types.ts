@@ -36,6 +36,28 @@ export interface Ack {
   error?: string;
 }
 
+/** A node's view of COLO replication (docs/api.md, "Heartbeat"). */
+export const VIEW_STATES = ["healthy", "broken", "unverified"] as const;
+export type ViewStateName = (typeof VIEW_STATES)[number];
+
+export interface PeerReport {
+  /** The view is healthy. */
+  replicating: boolean;
+  /** healthy, broken, or unverified (the agent may have missed checkpoints and has not seen one since). */
+  view?: ViewStateName;
+  /**
+   * Which continuous observation of QEMU the view comes from: it changes whenever the agent may
+   * have missed events (a restart, a QMP reconnect); 0 while it watches nothing.
+   */
+  watch?: number;
+  lastCheckpointMsAgo?: number;
+}
+
+/** The view a report states (simple clients send only `replicating`). */
+export function viewOf(r: Pick<BeatReport, "peer">): ViewStateName {
+  return r.peer.view ?? (r.peer.replicating ? "healthy" : "broken");
+}
+
 /** What an agent reports in each heartbeat (the body of POST /v1/pairs/:pairId/heartbeat). */
 export interface BeatReport {
   nodeId: NodeId;
@@ -49,7 +71,7 @@ export interface BeatReport {
   colo: { mode: ColoMode; lastMode?: ColoMode; reason?: string } | null;
   vm: { running: boolean; status: string } | null;
   qemu: QemuInstance | null;
-  peer: { replicating: boolean; lastCheckpointMsAgo?: number };
+  peer: PeerReport;
   checkpointDelayMs?: number;
   watchdog: { armed: boolean; timeoutMs?: number };
   /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeQemu } from "../../src/demo/fake-qemu.js";
+import { NOTHING_KEPT } from "../../src/protocol/agent/serving-rules.js";
 import { type Rig, type Script, TIMINGS, rig, until } from "./harness.js";
 
 const rigs: Rig[] = [];
@@ -70,7 +71,7 @@ describe("node agent", () => {
   it("refuses an order older than one it executed", async () => {
     const fake = await fakeQemu("secondary");
     const r = rig(fake, () => ({ order: { id: "pair1:2", action: "failover", epoch: 2, peerFenced: true } }));
-    r.kept.save({ leaseUntil: null, lastCheckpointAt: null, executedEpoch: 5, fenced: null });
+    r.kept.save({ ...NOTHING_KEPT, order: { id: "pair1:5", epoch: 5, action: "fence", finished: { orderId: "pair1:5", state: "ok" } } });
     const started = start(rig(fake, () => ({ order: { id: "pair1:2", action: "failover", epoch: 2, peerFenced: true } }), { dir: r.dir }));
     await until(() => started.beats.length >= 4);
     expect(acks(started)).toEqual([]);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/agent/clock.js";
 import { silentLogger } from "../../src/agent/log.js";
 import { pidfileProcess } from "../../src/agent/qemu/process.js";
-import { QemuTracker } from "../../src/agent/qemu/tracker.js";
+import { queryQemu } from "../../src/agent/qemu/query.js";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { DEFAULT_IDS, runFailover } from "../../src/agent/runbooks.js";
 import { type RealQemu, qemuAvailable, startQemu } from "./real-qemu.js";
@@ -29,11 +29,10 @@ describe.skipIf(!have)("against a real QEMU", () => {
   it("negotiates, and reports COLO status, run state and the instance from the pidfile", async () => {
     const { q, qmp } = await connected();
     expect(await qmp.execute("query-colo-status")).toEqual({ mode: "none", "last-mode": "none", reason: "none" });
-    const tracker = new QemuTracker(qmp, pidfileProcess(q.pidfile), systemClock, null, "replication0");
-    await tracker.refresh(2000);
-    expect(tracker.instance?.pid).toBe(q.child.pid);
-    expect(tracker.knowledge.colo).toEqual({ mode: "none", lastMode: "none", reason: "none" });
-    expect(tracker.knowledge.vm?.running).toBe(true);
+    expect(pidfileProcess(q.pidfile).instance()?.pid).toBe(q.child.pid);
+    const answer = await queryQemu(qmp, 2000);
+    expect(answer?.colo).toEqual({ mode: "none", lastMode: "none", reason: "none" });
+    expect(answer?.vm.running).toBe(true);
   });
 
   it("sees stop and cont as STOP and RESUME events", async () => {
@@ -50,7 +49,7 @@ describe.skipIf(!have)("against a real QEMU", () => {
 
   it("turns QEMU's error outside COLO into a failed runbook, judged by the postcondition", async () => {
     const { qmp } = await connected();
-    const out = await runFailover("none", { qmp, ids: DEFAULT_IDS, clock: systemClock, log: silentLogger, stepTimeoutMs: 2000, notBefore: 0, aborted: () => false });
+    const out = await runFailover("none", { qmp, ids: DEFAULT_IDS, clock: systemClock, log: silentLogger, stepTimeoutMs: 2000, notBefore: () => 0, signal: new AbortController().signal });
     expect(out).toMatchObject({ ok: false, step: "verify" });
     await expect(qmp.execute("x-colo-lost-heartbeat")).rejects.toMatchObject({ code: "command_failed", message: "The feature 'colo' is not enabled" });
   });

@@ -11,7 +11,6 @@ import { systemClock } from "../../src/agent/clock.js";
 import { fence } from "../../src/agent/fence.js";
 import { silentLogger } from "../../src/agent/log.js";
 import { pidfileProcess } from "../../src/agent/qemu/process.js";
-import { QemuTracker } from "../../src/agent/qemu/tracker.js";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { qemuAvailable } from "../agent/real-qemu.js";
 import { useDevServer } from "../e2e/dev.js";
@@ -93,9 +92,17 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const qmp = new QmpClient({ kind: "unix", path: pair.primary.agentQmp }, { timeoutMs: 3000 });
     await qmp.connect();
     const proc = pidfileProcess(pair.primary.pidfile);
-    const tracker = new QemuTracker(qmp, proc, systemClock, null, "replication0");
-    await tracker.refresh(2000);
-    const out = await fence(tracker.instance, { qemu: tracker, process: proc, clock: systemClock, log: silentLogger, boundMs: 2000, nbdNode: null });
+    const out = await fence(proc.instance(), {
+      qmp,
+      process: proc,
+      clock: systemClock,
+      log: silentLogger,
+      boundMs: 2000,
+      nbdNode: null,
+      streaming: true,
+      onYanked: () => {},
+      signal: new AbortController().signal,
+    });
     expect(out).toEqual({ confirmed: true, how: "stopped" });
     await new Promise((r) => setTimeout(r, 3 * CHECKPOINT_MS));
     expect(await running(pair.primary.qmp)).toBe(false);

@@ -1,13 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { newTracker, replicationView, restartedTracker, track } from "../../src/protocol/agent/replication-view.js";
-import { couldServe, coverUntil, failoverNotBefore, mayPetWatchdog, mustFence, startingLease } from "../../src/protocol/agent/serving-rules.js";
+import { lastCheckpointBound, replicationView, track, unwatchedTracker } from "../../src/protocol/agent/replication-view.js";
+import { NOTHING_KEPT, couldServe, coverUntil, failoverNotBefore, mayPetWatchdog, mustFence, saferForAgent, startingLease } from "../../src/protocol/agent/serving-rules.js";
 import { DEFAULT_CONFIG, type Timings, stallMargin } from "../../src/protocol/timing.js";
 
 const T: Timings = { ...DEFAULT_CONFIG };
 const S = T.replicationStallMs;
 
+const watching = (at = 0) => track(unwatchedTracker(), { type: "watching" }, at);
+
 function checkpointed(mode: "primary" | "secondary", stopAt: number, resumeAt: number) {
-  let t = track(newTracker(), { type: "mode", mode }, 0);
+  let t = track(watching(), { type: "mode", mode }, 0);
   t = track(t, { type: "stop" }, stopAt);
   return track(t, { type: "resume" }, resumeAt);
 }
@@ -36,17 +38,32 @@ describe("replication view", () => {
     expect(t.broken).toBe(false);
   });
 
-  it("trusts nothing after an agent restart until a checkpoint completes", () => {
-    let t = track(restartedTracker(500), { type: "mode", mode: "secondary" }, 600);
-    expect(replicationView(t, 700, S).healthy).toBe(false);
+  it("trusts nothing after it starts watching until a checkpoint completes: unverified for S, then broken", () => {
+    let t = track(watching(500), { type: "mode", mode: "secondary" }, 600);
+    expect(replicationView(t, 700, S).state).toBe("unverified");
+    expect(replicationView(t, 500 + S, S).state).toBe("broken");
     t = track(track(t, { type: "stop" }, 800), { type: "resume" }, 900);
-    expect(replicationView(t, 1000, S).healthy).toBe(true);
+    expect(replicationView(t, 1000, S)).toMatchObject({ state: "healthy", healthy: true });
+  });
+
+  it("a QMP reconnect makes the view unverified again: events may have been missed", () => {
+    let t = checkpointed("secondary", 1000, 1100);
+    t = track(track(t, { type: "not_watching" }, 1200), { type: "watching" }, 1300);
+    expect(replicationView(t, 1400, S).state).toBe("unverified");
+    expect(t.lastCheckpointAt).toBeNull();
+  });
+
+  it("bounds the last checkpoint by the instant watching began while unverified (a load may have been missed)", () => {
+    expect(lastCheckpointBound(watching(5000), 6000)).toBe(5000);
+    expect(lastCheckpointBound(checkpointed("secondary", 1000, 1100), 6000)).toBe(1100);
+    // Never watched: only now is a safe bound.
+    expect(lastCheckpointBound(unwatchedTracker(), 6000)).toBe(6000);
   });
 });
 
 describe("serving rules", () => {
-  const healthy = { healthy: true, healthyUntil: 10_000, lastCheckpointMsAgo: 0 };
-  const unhealthy = { healthy: false, healthyUntil: null, lastCheckpointMsAgo: 9999 };
+  const healthy = { state: "healthy" as const, healthy: true, healthyUntil: 10_000, lastCheckpointMsAgo: 0 };
+  const unhealthy = { state: "broken" as const, healthy: false, healthyUntil: null, lastCheckpointMsAgo: 9999 };
 
   it("a COLO secondary, an incoming migration and the fenced instance cannot serve", () => {
     const i = { pid: 1, startedAt: 2 };
@@ -83,8 +100,13 @@ describe("serving rules", () => {
     expect(failoverNotBefore("secondary", 1000, { ...T, failsafe: false }, false)).toBe(Number.NEGATIVE_INFINITY);
   });
 
+  it("until the arbiter answers, a restarted agent uses the safer of its kept and default timings", () => {
+    const off = { ...T, failsafe: false, replicationStallMs: 9000, fenceLatencyMs: 200 };
+    expect(saferForAgent(off, T)).toMatchObject({ failsafe: false, replicationStallMs: S, fenceLatencyMs: T.fenceLatencyMs });
+  });
+
   it("a starting agent keeps a lease that still runs and has none otherwise", () => {
-    const kept = { leaseUntil: 4000, lastCheckpointAt: null, executedEpoch: 3, fenced: null };
+    const kept = { ...NOTHING_KEPT, leaseUntil: 4000 };
     expect(startingLease(kept, 3000)).toBe(4000);
     expect(startingLease(kept, 4000)).toBeNull();
   });

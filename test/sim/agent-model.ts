@@ -1,65 +1,30 @@
 /**
- * A node agent in the simulation. Every judgement it makes comes from the protocol's agent-side
- * module (src/protocol/agent), so the simulation and the real agent cannot disagree; only the
- * plumbing (QMP calls, beats, the watchdog device) is modelled here.
+ * A node agent in the simulation: the production decision core (src/protocol/agent/core.ts) in a
+ * shell of simulated QMP, beats, watchdog and /run. Only the shell is modelled here (the fence and
+ * runbook procedures as QMP calls, timers); every judgement is the shipped agent's.
  */
+import { AgentCore, type AgentRuleSet, type Effect, type FenceOutcome, type RunbookOutcome } from "../../src/protocol/agent/core.js";
+import { type KeptState, NOTHING_KEPT } from "../../src/protocol/agent/serving-rules.js";
 import type { BeatReply } from "../../src/protocol/arbiter/decide.js";
-import {
-  type ReplicationEvent,
-  type ReplicationTracker,
-  newTracker,
-  replicationView,
-  restartedTracker,
-  track,
-} from "../../src/protocol/agent/replication-view.js";
-import * as servingRules from "../../src/protocol/agent/serving-rules.js";
-import { type Cover, type KeptState, NOTHING_KEPT, couldServe, failoverNotBefore, fenceOverdue, isNewOrder, nextFenceCheck, startingLease } from "../../src/protocol/agent/serving-rules.js";
 import { type Timings, fenceBound } from "../../src/protocol/timing.js";
-import { type Ack, type BeatReport, type ColoMode, type QemuInstance, sameInstance } from "../../src/protocol/types.js";
+import { type ColoMode, type QemuInstance, sameInstance } from "../../src/protocol/types.js";
 import type { ArbiterModel } from "./arbiter-model.js";
 import { COLO_NOT_ENABLED, type QemuModel, type QmpCommand, type QmpEvent, type QmpResult } from "./qemu-model.js";
 import { type Host, Proc, type World } from "./world.js";
 
-interface Known {
-  instance: QemuInstance;
-  mode: ColoMode;
-  lastMode: ColoMode;
-  reason: string;
-  running: boolean;
-  status: string;
-}
-
-interface FenceRun {
-  startedAt: number;
-  instance: QemuInstance | null;
-  orderId: string | null;
-  confirmed: boolean;
-}
-
 const QMP_TIMEOUT = 3000;
+const REPLICATION_NODE = "replication0";
 
-/** The two rules a test may replace to show that the simulation catches a broken agent. */
-export interface AgentRules {
-  mustFence: typeof servingRules.mustFence;
-  mayPetWatchdog: typeof servingRules.mayPetWatchdog;
-}
-export const REAL_RULES: AgentRules = { mustFence: servingRules.mustFence, mayPetWatchdog: servingRules.mayPetWatchdog };
+export type AgentRules = Partial<AgentRuleSet>;
+export const REAL_RULES: AgentRules = {};
 let bootSeq = 0;
 
 export class AgentModel extends Proc {
-  readonly bootId = `boot-${++bootSeq}`;
-  #seq = 0;
-  timings: Timings;
-  #configVersion = 0;
-  #tracker: ReplicationTracker;
-  #kept: KeptState;
-  #leaseUntil: number | null;
-  #known: Known | null = null;
-  #lastOkAt: number | null = null;
+  readonly core: AgentCore;
   #attached: QemuModel | null = null;
-  #fence: FenceRun | null = null;
-  #runningOrder: string | null = null;
-  #result: { ack: Ack; seq: number } | null = null;
+  /** The procedure (fence or runbook) under way, and whether it was told to let go. */
+  #proc: { token: number; aborted: boolean } | null = null;
+  #procToken = 0;
   #timerToken = 0;
   #timerAt: number | null = null;
 
@@ -68,15 +33,11 @@ export class AgentModel extends Proc {
     host: Host,
     readonly qemu: () => QemuModel | null,
     readonly arbiter: ArbiterModel,
-    initial: Timings,
+    defaults: Timings,
     readonly rules: AgentRules = REAL_RULES,
   ) {
     super(world, host);
-    this.timings = initial;
-    this.#kept = (host.runDir as KeptState | null) ?? NOTHING_KEPT;
-    const now = host.mono();
-    this.#leaseUntil = startingLease(this.#kept, now);
-    this.#tracker = restartedTracker(this.#kept.lastCheckpointAt);
+    this.core = new AgentCore({ nodeId: host.id, bootId: `boot-${++bootSeq}`, kept: (host.runDir as KeptState | null) ?? NOTHING_KEPT, defaults, now: host.mono(), rules });
   }
 
   get id(): string {
@@ -90,49 +51,42 @@ export class AgentModel extends Proc {
   /** A process started on a frozen host starts when the host thaws. */
   start() {
     this.run(() => {
-      if (this.host.guarded) this.#pet(true);
+      if (this.host.guarded) this.log("watchdog armed");
       this.#beat();
       this.#evaluate();
     });
   }
 
-  // ---- QEMU knowledge --------------------------------------------------------
+  // ---- QEMU: the pidfile, QMP answers and events ------------------------------------------------
 
   #poll() {
+    const now = this.host.mono();
     const q = this.qemu();
-    if (q !== this.#attached) {
-      if (this.#attached) this.#attached.listener = null;
-      this.#attached = q && q.alive ? q : null;
+    const live = q?.alive ? q : null;
+    if (live !== this.#attached) {
       if (this.#attached) {
+        this.#attached.listener = null;
+        this.#apply(this.core.disconnected(now));
+      }
+      this.#attached = live;
+      if (live) {
         const gen = this.gen;
-        this.#attached.listener = (e) => this.run(() => this.#onEvent(e), gen);
-        this.#tracker = this.#known && !sameInstance(this.#known.instance, q!.instance) ? newTracker() : this.#tracker;
+        live.listener = (e) => this.run(() => this.#onEvent(e), gen);
+        this.#apply(this.core.connected(now));
       }
     }
-    if (!q || !q.alive) {
-      this.#known = null;
-      return;
-    }
-    if (q.frozen) return;
-    this.#lastOkAt = this.host.mono();
-    this.#known = { instance: q.instance, mode: q.mode, lastMode: q.lastMode, reason: q.reason, running: q.running, status: q.status };
-    this.#tracker = track(this.#tracker, { type: "mode", mode: q.mode }, this.host.mono());
+    const answer = live && !live.frozen
+      ? { colo: { mode: live.mode, lastMode: live.lastMode, reason: live.reason }, vm: { running: live.running, status: live.status }, checkpointDelayMs: live.mode === "primary" ? this.world.opts.checkpointDelayMs : null }
+      : null;
+    this.#apply(this.core.observe(live?.instance ?? null, answer, now));
   }
 
   #onEvent(e: QmpEvent) {
-    const ev: ReplicationEvent | null =
-      e.event === "STOP" ? { type: "stop" } : e.event === "RESUME" ? { type: "resume" } : { type: "colo_exit", reason: e.data?.reason ?? "error" };
-    const before = this.#tracker.lastCheckpointAt;
-    this.#tracker = track(this.#tracker, ev, e.at);
-    if (this.#tracker.lastCheckpointAt !== before) this.#keep({ lastCheckpointAt: this.#tracker.lastCheckpointAt });
-    const f = this.#fence;
-    if (e.event === "RESUME" && f?.confirmed && f.instance && sameInstance(f.instance, this.#attached?.instance)) {
-      this.log("fenced VM resumed: kill");
-      this.#kill(f);
-    }
-    if (e.event === "COLO_EXIT" && f && !f.confirmed) this.#fenceStop(f);
-    this.#evaluate();
+    this.#apply(this.core.event(e.event, { reason: e.data?.reason }, e.at, this.host.mono(), REPLICATION_NODE));
+    if (e.event === "COLO_EXIT") this.#coloExit?.();
   }
+
+  #coloExit: (() => void) | null = null;
 
   #call(cmd: QmpCommand, then: (r: QmpResult | null) => void, timeout = QMP_TIMEOUT) {
     const q = this.#attached;
@@ -148,45 +102,47 @@ export class AgentModel extends Proc {
     this.after(timeout, () => finish(null));
   }
 
-  #keep(change: Partial<KeptState>) {
-    this.#kept = { ...this.#kept, ...change };
-    this.host.runDir = this.#kept;
-  }
+  // ---- effects ------------------------------------------------------------------------------
 
-  // ---- the rules ------------------------------------------------------------
-
-  #cover(now: number): Cover {
-    return { leaseUntil: this.#leaseUntil, view: replicationView(this.#tracker, now, this.timings.replicationStallMs), timings: this.timings };
-  }
-
-  /** The pidfile's QEMU instance, whatever QMP says. */
-  #instance(): QemuInstance | null {
-    const q = this.qemu();
-    return q?.alive ? q.instance : null;
-  }
-
-  /** A QEMU that never answered this agent may be in any state: it could serve. */
-  #serving(): boolean {
-    const instance = this.#instance();
-    const k = sameInstance(this.#known?.instance, instance) ? this.#known : null;
-    return couldServe({ instance, mode: k?.mode ?? null, status: k?.status ?? null }, this.#kept.fenced);
+  #apply(effects: Effect[]) {
+    for (const e of effects) {
+      switch (e.kind) {
+        case "fence":
+          this.#fence(e.instance);
+          break;
+        case "failover":
+          this.#failover(e.orderId, e.role, e.peerFenced);
+          break;
+        case "abort":
+          if (this.#proc) this.#proc.aborted = true;
+          break;
+        case "kill":
+          this.#kill(e.instance);
+          break;
+        case "keep":
+          this.host.runDir = e.state;
+          break;
+        case "beat":
+          this.after(0, () => this.#sendBeat());
+          break;
+        case "pet":
+          if (this.host.guarded) this.#pet();
+          break;
+        case "log":
+          this.log(`${e.msg}${e.fields ? ` ${JSON.stringify(e.fields)}` : ""}`);
+          break;
+      }
+    }
   }
 
   #evaluate() {
     this.#poll();
     const now = this.host.mono();
-    const cover = this.#cover(now);
-    const serving = this.#serving();
-    // A fence already confirmed binds only its own instance: a new QEMU instance is judged afresh.
-    const f0 = this.#fence;
-    if (this.rules.mustFence(serving, cover, now) && !(f0 && !f0.confirmed)) this.#startFence("cover ending", null);
-    const f = this.#fence;
-    const overdue = !!f && !f.confirmed && fenceOverdue(f.startedAt, now, this.timings);
-    if (this.host.guarded && this.rules.mayPetWatchdog(serving, cover, now, overdue)) this.#pet(false);
+    this.#apply(this.core.evaluate(now));
     // Re-check at the fence instant, and often enough to pet a watchdog of W.
-    const fenceAt = nextFenceCheck(cover);
-    // (A hair past the fence instant, so that rounding cannot land the check just before it.)
-    const next = Math.min(now + this.timings.watchdogMs / 4, fenceAt > now ? fenceAt + 0.01 : Number.POSITIVE_INFINITY);
+    const t = this.core.timings;
+    // (A hair past the instant, so that rounding cannot land the check just before it.)
+    const next = Math.min(now + t.watchdogMs / 4, this.core.nextCheckAt(now) + 0.01);
     if (this.#timerAt !== null && this.#timerAt <= next && this.#timerAt > now) return;
     this.#timerAt = next;
     const token = ++this.#timerToken;
@@ -197,169 +153,124 @@ export class AgentModel extends Proc {
     });
   }
 
-  #pet(open: boolean) {
+  #pet() {
     const h = this.host;
-    h.watchdogFiresAt = this.world.now + this.timings.watchdogMs / h.watchdogRate;
+    h.watchdogFiresAt = this.world.now + this.core.timings.watchdogMs / h.watchdogRate;
     const at = h.watchdogFiresAt;
-    if (open) this.log("watchdog armed");
     this.world.sched.at(at, () => {
       if (h.up && h.watchdogFiresAt !== null && h.watchdogFiresAt <= this.world.now) this.world.watchdogFired(h);
     });
   }
 
-  // ---- heartbeats -------------------------------------------------------------
+  // ---- heartbeats -------------------------------------------------------------------------------
 
   #beat() {
+    this.#sendBeat();
+    this.after(this.core.timings.heartbeatIntervalMs * this.world.rng.between(0.9, 1.1), () => this.#beat());
+  }
+
+  #sendBeat() {
     this.#poll();
     const sentAt = this.host.mono();
-    const seq = ++this.#seq;
-    const report = this.#report(seq, sentAt);
+    const { seq, report } = this.core.beat(sentAt);
+    if (this.host.guarded) report.watchdog = { armed: true, timeoutMs: this.core.timings.watchdogMs };
     const gen = this.gen;
     const id = this.id;
     this.world.send(`${id}->arb`, () =>
       this.arbiter.receive(report, (reply) => this.world.send(`arb->${id}`, () => this.run(() => this.#onReply(reply, sentAt, seq), gen))),
     );
-    this.after(this.timings.heartbeatIntervalMs * this.world.rng.between(0.9, 1.1), () => this.#beat());
-  }
-
-  #report(seq: number, now: number): BeatReport {
-    const k = this.#known;
-    const view = replicationView(this.#tracker, now, this.timings.replicationStallMs);
-    // The QEMU instance comes from its pidfile, so a QEMU that does not answer QMP is not taken for gone.
-    const instance = this.#instance();
-    const qemuUp = instance !== null && sameInstance(instance, k?.instance);
-    const r: BeatReport = {
-      nodeId: this.id,
-      bootId: this.bootId,
-      seq,
-      epoch: this.#kept.executedEpoch,
-      configVersion: this.#configVersion,
-      qmp: { ok: qemuUp && this.#lastOkAt === now, ...(this.#lastOkAt !== null ? { lastOkMsAgo: now - this.#lastOkAt } : {}) },
-      colo: k && qemuUp ? { mode: k.mode, lastMode: k.lastMode, reason: k.reason } : null,
-      vm: k && qemuUp ? { running: k.running, status: k.status } : null,
-      qemu: instance,
-      peer: { replicating: view.healthy, ...(view.lastCheckpointMsAgo !== null ? { lastCheckpointMsAgo: view.lastCheckpointMsAgo } : {}) },
-      watchdog: this.host.guarded ? { armed: true, timeoutMs: this.timings.watchdogMs } : { armed: false },
-    };
-    if (k?.mode === "primary") r.checkpointDelayMs = this.world.opts.checkpointDelayMs;
-    if (this.#result) r.ack = this.#result.ack;
-    else if (this.#runningOrder) r.ack = { orderId: this.#runningOrder, state: "running" };
-    return r;
   }
 
   #onReply(reply: BeatReply, sentAt: number, seq: number) {
-    this.timings = reply.config;
-    this.#configVersion = reply.config.version;
-    if (reply.lease.granted) {
-      const until = sentAt + reply.lease.ms;
-      if (this.#leaseUntil === null || until > this.#leaseUntil) {
-        this.#leaseUntil = until;
-        this.#keep({ leaseUntil: until });
-      }
-    }
-    const o = reply.order;
-    if (this.#result && seq > this.#result.seq && o?.id !== this.#result.ack.orderId) this.#result = null;
-    if (o) this.#onOrder(o.id, o.action, o.epoch, o.peerFenced);
+    this.#poll();
+    this.#apply(this.core.reply(reply, sentAt, seq, this.host.mono()));
     this.#evaluate();
   }
 
-  #finish(orderId: string, state: "ok" | "failed", step?: string, error?: string) {
-    if (this.#runningOrder === orderId) this.#runningOrder = null;
-    this.#result = { ack: { orderId, state, ...(step ? { step } : {}), ...(error ? { error } : {}) }, seq: this.#seq };
-    this.log(`order ${orderId} ${state}${step ? ` at ${step}` : ""}${error ? `: ${error}` : ""}`);
+  // ---- the procedures: a fence and the failover runbook, as QMP calls --------------------------
+
+  #begin(): { token: number; aborted: boolean } {
+    const p = { token: ++this.#procToken, aborted: false };
+    this.#proc = p;
+    return p;
   }
 
-  // ---- orders -------------------------------------------------------------------
-
-  #onOrder(id: string, action: "failover" | "fence", epoch: number, peerFenced: boolean) {
-    if (id === this.#runningOrder || id === this.#result?.ack.orderId) return;
-    if (!isNewOrder(epoch, this.#kept.executedEpoch)) {
-      if (epoch < this.#kept.executedEpoch) return; // stale
-      // Our own order from before a restart: report what QEMU shows now.
-      if (action === "fence") return this.#startFence(`order ${id} (again)`, id);
-      return this.#verifyFailover(id, this.#known?.mode ?? "none", "after agent restart");
-    }
-    this.#keep({ executedEpoch: epoch });
-    this.log(`order ${action} ${id}`);
-    if (action === "fence") return this.#startFence(`order ${id}`, id);
-    this.#runningOrder = id;
-    this.#failover(id, peerFenced);
+  #end(p: { token: number }): boolean {
+    if (this.#proc?.token !== p.token) return false;
+    this.#proc = null;
+    return true;
   }
 
-  #startFence(reason: string, orderId: string | null) {
-    if (this.#fence && !this.#fence.confirmed) {
-      this.#fence.orderId ??= orderId;
-      return;
-    }
-    const instance = this.#instance();
-    if (this.#fence?.confirmed && sameInstance(this.#fence.instance, instance)) {
-      if (orderId) this.#finish(orderId, "ok");
-      return;
-    }
-    const f: FenceRun = { startedAt: this.host.mono(), instance, orderId, confirmed: false };
-    this.#fence = f;
-    if (orderId) this.#runningOrder = orderId;
-    this.log(`fence (${reason})`);
+  /** Yank; after the yank's COLO_EXIT, stop; confirm with query-status. Past the bound, kill. */
+  #fence(instance: QemuInstance | null) {
+    const p = this.#begin();
+    const done = (out: FenceOutcome) => {
+      if (!this.#end(p)) return;
+      this.#coloExit = null;
+      this.#apply(this.core.fenceDone(out, this.host.mono()));
+      this.#evaluate();
+    };
     const q = this.#attached;
-    if (!q || !q.alive || !instance) return this.#confirm(f);
-    this.#call("yank", (r) => {
-      if (r && (this.#tracker.broken || this.#known?.mode === "none")) this.#fenceStop(f);
-    });
-    this.after(fenceBound(this.timings), () => {
-      if (this.#fence === f && !f.confirmed) this.#kill(f);
-    });
-  }
-
-  /** After the yank's COLO_EXIT: stop, then confirm with query-status. */
-  #fenceStop(f: FenceRun) {
-    if (this.#fence !== f || f.confirmed) return;
-    this.#call("stop", (r) => {
-      if (!r) return;
-      this.#call("query-status", (s) => {
-        if (!s || this.#fence !== f || f.confirmed) return;
-        const running = (s as { ok: true; value: { running: boolean } }).value.running;
-        if (running) this.#kill(f);
-        else this.#confirm(f);
+    if (!q || !q.alive || !instance || !sameInstance(q.instance, instance)) return done({ confirmed: true, how: "gone" });
+    const stop = () => {
+      if (p.aborted) return done({ aborted: true });
+      this.#call("stop", (r) => {
+        if (!r) return;
+        this.#call("query-status", (s) => {
+          if (!s || this.#proc !== p) return;
+          if (p.aborted) return done({ aborted: true });
+          if ((s as { ok: true; value: { running: boolean } }).value.running) return kill();
+          done({ confirmed: true, how: "stopped" });
+        });
       });
+    };
+    const kill = () => {
+      if (this.#proc !== p) return;
+      if (p.aborted) return done({ aborted: true });
+      this.#kill(instance);
+      done({ confirmed: true, how: "killed" });
+    };
+    const streaming = this.core.streaming;
+    this.#call("yank", (r) => {
+      this.core.yanked(this.host.mono());
+      if (!r) return;
+      if (!streaming) return stop();
+      this.#coloExit = () => {
+        this.#coloExit = null;
+        stop();
+      };
     });
+    this.after(fenceBound(this.core.timings), kill);
   }
 
-  #kill(f: FenceRun) {
+  #kill(instance: QemuInstance) {
     const q = this.#attached;
-    if (q && q.alive && sameInstance(q.instance, f.instance)) {
+    if (q && q.alive && sameInstance(q.instance, instance)) {
       this.log(`kill qemu pid ${q.instance.pid}`);
       q.die(0.7);
     }
-    this.#confirm(f);
-  }
-
-  #confirm(f: FenceRun) {
-    if (f.confirmed) return;
-    f.confirmed = true;
-    this.#keep({ fenced: f.instance });
-    this.log(`fence confirmed${f.instance ? ` (pid ${f.instance.pid})` : " (no QEMU)"}`);
-    if (f.orderId) this.#finish(f.orderId, "ok");
-    this.#evaluate();
   }
 
   /** The runbooks, reduced to the steps that matter to the protocol (the real ones are in src/agent). */
-  #failover(id: string, peerFenced: boolean) {
-    const role = this.#known?.mode ?? "none";
-    // A failover order to a fenced node is how it is resumed.
-    if (this.#kept.fenced) {
-      this.#keep({ fenced: null });
-      this.#fence = null;
-    }
+  #failover(orderId: string, role: ColoMode, peerFenced: boolean) {
+    const p = this.#begin();
+    const done = (out: RunbookOutcome) => {
+      if (!this.#end(p)) return;
+      this.#apply(this.core.runbookDone(orderId, out, this.host.mono()));
+      this.#evaluate();
+    };
     const steps: [string, (next: () => void, fail: (e: string) => void) => void][] = [];
     const qmp = (cmd: QmpCommand, tolerate?: string) => (next: () => void, fail: (e: string) => void) =>
       this.#call(cmd, (r) => (!r ? fail("no answer") : r.ok || r.error === tolerate ? next() : fail(r.error)));
     if (role !== "none") steps.push(["yank", qmp("yank")]);
     if (role === "secondary") {
+      // A query after the yank: every event QEMU wrote before it has been read, so the last checkpoint is known.
+      steps.push(["sync", qmp("query-status")]);
       steps.push([
         "wait-stall",
         (next) => {
-          const until = failoverNotBefore("secondary", this.#tracker.lastCheckpointAt, this.timings, peerFenced);
-          this.after(Math.max(0, until - this.host.mono()), next);
+          const now = this.host.mono();
+          this.after(Math.max(0, this.core.failoverNotBefore(peerFenced, now) - now), next);
         },
       ]);
       steps.push(["nbd-server-stop", qmp("nbd-server-stop")]);
@@ -373,28 +284,26 @@ export class AgentModel extends Proc {
     }
     steps.push(["cont", qmp("cont")]);
     const runStep = (i: number) => {
-      if (this.#runningOrder !== id) return;
-      if (this.#fence) return this.#finish(id, "failed", steps[i]?.[0] ?? "verify", "fenced during the runbook");
+      if (this.#proc !== p) return;
+      if (p.aborted) return done({ ok: false, step: steps[i]?.[0] ?? "verify", error: "aborted: the node is being fenced" });
       const s = steps[i];
-      if (!s) return this.#verifyFailover(id, role, "");
+      if (!s) return this.#verify(role, done);
       s[1](
         () => runStep(i + 1),
-        (e) => this.#finish(id, "failed", s[0], e),
+        (e) => done({ ok: false, step: s[0], error: e }),
       );
     };
     runStep(0);
   }
 
   /** Success is judged only by the postcondition, never by an error text. */
-  #verifyFailover(id: string, role: ColoMode, note: string) {
+  #verify(role: ColoMode, done: (out: RunbookOutcome) => void) {
     this.#call("query-colo-status", (c) => {
       this.#call("query-status", (s) => {
         const colo = c?.ok ? (c.value as { mode: ColoMode; lastMode: ColoMode; reason: string }) : null;
         const st = s?.ok ? (s.value as { running: boolean }) : null;
         const ok = !!colo && colo.mode === "none" && (role === "none" || (colo.lastMode === role && colo.reason === "request")) && !!st?.running;
-        if (ok) this.#finish(id, "ok");
-        else this.#finish(id, "failed", "verify", `postcondition not met ${note}`.trim());
-        this.#evaluate();
+        done(ok ? { ok: true } : { ok: false, step: "verify", error: "postcondition not met" });
       });
     });
   }

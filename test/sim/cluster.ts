@@ -2,7 +2,7 @@
  * A COLO pair under test: two hosts, their QEMUs and agents, the arbiter, and the faults of a
  * schedule applied to them. After every event the split-brain check counts serving nodes.
  */
-import { agentTimings } from "../../src/protocol/arbiter/state.js";
+import { DEFAULT_CONFIG } from "../../src/protocol/timing.js";
 import { AgentModel, type AgentRules, REAL_RULES } from "./agent-model.js";
 import { ArbiterModel } from "./arbiter-model.js";
 import { QemuModel } from "./qemu-model.js";
@@ -61,7 +61,8 @@ export class Cluster {
   }
 
   #startAgent(n: NodeName) {
-    const a = new AgentModel(this.world, this.hosts[n], () => this.qemus[n], this.arbiter, agentTimings(this.arbiter.state.durable), this.agentRules);
+    // An agent knows only what it kept and the defaults until the arbiter answers (no oracle).
+    const a = new AgentModel(this.world, this.hosts[n], () => this.qemus[n], this.arbiter, { ...DEFAULT_CONFIG }, this.agentRules);
     this.agents[n] = a;
     a.start();
   }

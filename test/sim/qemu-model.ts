@@ -24,6 +24,7 @@ export type QmpCommand =
   | "cont"
   | "query-status"
   | "query-colo-status"
+  | "migrate-set-parameters"
   | "x-colo-lost-heartbeat"
   | "nbd-server-stop"
   | "x-blockdev-change"
@@ -73,7 +74,15 @@ export class QemuModel extends Proc {
   emit(event: QmpEvent["event"], data?: QmpEvent["data"]) {
     const e: QmpEvent = { event, at: this.host.mono(), ...(data ? { data } : {}) };
     const l = this.listener;
-    if (l) this.world.sched.after(this.world.rng.between(0.2, 3), () => l(e));
+    if (l) this.#qmpOut(() => l(e));
+  }
+
+  #qmpOutAt = 0;
+
+  /** QMP's one socket: events and replies reach the client in the order QEMU wrote them. */
+  #qmpOut(fn: () => void) {
+    this.#qmpOutAt = Math.max(this.world.now + this.world.rng.between(0.2, 3), this.#qmpOutAt);
+    this.world.sched.at(this.#qmpOutAt, fn);
   }
 
   // ---- COLO replication --------------------------------------------------
@@ -256,7 +265,7 @@ export class QemuModel extends Proc {
     this.world.sched.after(this.world.rng.between(0.3, 3), () =>
       this.run(() => {
         const r = this.#exec(cmd);
-        this.world.sched.after(this.world.rng.between(0.2, 2), () => reply(r));
+        this.#qmpOut(() => reply(r));
       }, gen),
     );
   }

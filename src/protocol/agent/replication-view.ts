@@ -3,6 +3,10 @@
  * errors, QUORUM_REPORT_BAD on the replication child, and checkpoints seen as STOP/RESUME pairs.
  * QEMU never says "replication works"; this view infers it (see ../shared/qemu-colo.md).
  * All instants are on the agent's monotonic clock.
+ *
+ * QMP does not queue events for an absent client: whenever the agent was not connected (it
+ * started, restarted, or QMP reconnected) it may have missed a checkpoint. The view is then
+ * *unverified* from the instant it started watching until a checkpoint completes.
  */
 import type { ColoMode } from "../types.js";
 
@@ -10,8 +14,10 @@ export interface ReplicationTracker {
   mode: ColoMode | null;
   /** A COLO_EXIT error, a bad quorum report or our own yank since COLO was entered. */
   broken: boolean;
-  /** After an agent restart events may have been missed: nothing is trusted until a checkpoint completes. */
+  /** Events may have been missed before `watchingSince`: nothing is trusted until a checkpoint completes. */
   unverified: boolean;
+  /** Since when this agent has seen every QMP event (its current QMP connection); null while not connected. */
+  watchingSince: number | null;
   /** The STOP that began the checkpoint under way. */
   checkpointStartedAt: number | null;
   /** Primary: when the last completed checkpoint STARTED. Secondary: when it finished loading one. */
@@ -24,15 +30,14 @@ export type ReplicationEvent =
   | { type: "resume" }
   | { type: "colo_exit"; reason: "error" | "request" | string }
   | { type: "quorum_bad" }
-  | { type: "yanked" };
+  | { type: "yanked" }
+  /** A QMP connection was (re)established: events before it may be lost. */
+  | { type: "watching" }
+  | { type: "not_watching" };
 
-export function newTracker(): ReplicationTracker {
-  return { mode: null, broken: false, unverified: false, checkpointStartedAt: null, lastCheckpointAt: null };
-}
-
-/** A restarted agent keeps its last checkpoint instant (for the failover wait) but trusts nothing else yet. */
-export function restartedTracker(lastCheckpointAt: number | null): ReplicationTracker {
-  return { ...newTracker(), unverified: true, lastCheckpointAt };
+/** Not connected yet: nothing seen, nothing trusted. */
+export function unwatchedTracker(): ReplicationTracker {
+  return { mode: null, broken: false, unverified: true, watchingSince: null, checkpointStartedAt: null, lastCheckpointAt: null };
 }
 
 function inColo(mode: ColoMode | null): boolean {
@@ -41,11 +46,15 @@ function inColo(mode: ColoMode | null): boolean {
 
 export function track(t: ReplicationTracker, e: ReplicationEvent, at: number): ReplicationTracker {
   switch (e.type) {
+    case "watching":
+      return { ...unwatchedTracker(), watchingSince: at };
+    case "not_watching":
+      return unwatchedTracker();
     case "mode":
       if (e.mode === t.mode) return t;
       // Entering COLO starts a new replication: old errors no longer apply.
       return inColo(e.mode) && !inColo(t.mode)
-        ? { ...t, mode: e.mode, broken: false, checkpointStartedAt: null, lastCheckpointAt: t.unverified ? t.lastCheckpointAt : null }
+        ? { ...t, mode: e.mode, broken: false, checkpointStartedAt: null, lastCheckpointAt: null }
         : { ...t, mode: e.mode, checkpointStartedAt: null };
     case "stop":
       return inColo(t.mode) && t.checkpointStartedAt === null ? { ...t, checkpointStartedAt: at } : t;
@@ -64,17 +73,40 @@ export function track(t: ReplicationTracker, e: ReplicationEvent, at: number): R
   }
 }
 
+/** healthy: replicating; broken: not; unverified: not known yet (at most S after the agent started watching). */
+export type ViewState = "healthy" | "broken" | "unverified";
+
 export interface ReplicationView {
+  state: ViewState;
   healthy: boolean;
   /** While healthy: the instant it stops being healthy unless another checkpoint completes. */
   healthyUntil: number | null;
   lastCheckpointMsAgo: number | null;
 }
 
-/** Healthy: in COLO mode, no error since, and the last checkpoint younger than S. */
+/**
+ * Healthy: in COLO mode, no error since, and the last checkpoint younger than S. Unverified lasts
+ * at most S of watching: a working stream completes a checkpoint within S, so after that the
+ * view is broken.
+ */
 export function replicationView(t: ReplicationTracker, now: number, stallMs: number): ReplicationView {
   const last = t.lastCheckpointAt;
+  const ago = last === null ? null : Math.max(0, now - last);
+  if (t.unverified) {
+    const waiting = t.watchingSince !== null && now < t.watchingSince + stallMs && !t.broken && t.mode !== "none";
+    return { state: waiting ? "unverified" : "broken", healthy: false, healthyUntil: null, lastCheckpointMsAgo: ago };
+  }
   const healthyUntil = last === null ? null : last + stallMs;
-  const healthy = inColo(t.mode) && !t.broken && !t.unverified && healthyUntil !== null && now < healthyUntil;
-  return { healthy, healthyUntil: healthy ? healthyUntil : null, lastCheckpointMsAgo: last === null ? null : Math.max(0, now - last) };
+  const healthy = inColo(t.mode) && !t.broken && healthyUntil !== null && now < healthyUntil;
+  return { state: healthy ? "healthy" : "broken", healthy, healthyUntil: healthy ? healthyUntil : null, lastCheckpointMsAgo: ago };
+}
+
+/**
+ * The latest instant at which this node may have loaded (secondary) or started (primary) a
+ * checkpoint: the last one seen, or, while the view is unverified, the instant watching began
+ * (anything before it may have been missed). `now` when the agent was never watching.
+ */
+export function lastCheckpointBound(t: ReplicationTracker, now: number): number {
+  if (!t.unverified) return t.lastCheckpointAt ?? now;
+  return Math.max(t.lastCheckpointAt ?? Number.NEGATIVE_INFINITY, t.watchingSince ?? now);
 }

@@ -4,7 +4,7 @@
  * Pure: instants are on the agent's monotonic clock and are passed in.
  */
 import { type Timings, fenceBound, stallMargin } from "../timing.js";
-import type { ColoMode, QemuInstance } from "../types.js";
+import type { Ack, ColoMode, OrderAction, QemuInstance } from "../types.js";
 import { sameInstance } from "../types.js";
 import type { ReplicationView } from "./replication-view.js";
 
@@ -71,31 +71,52 @@ export function fenceOverdue(startedAt: number, now: number, t: Pick<Timings, "f
 }
 
 /**
- * A secondary ordered to fail over waits, with failsafe ON, until its own last checkpoint is
- * older than S + m: by then the primary's view has gone unhealthy and, without a lease, it has
- * fenced itself. Not needed when the arbiter confirmed the primary's fence.
+ * A secondary ordered to fail over waits, with failsafe ON, until the last instant it may have
+ * loaded a checkpoint is older than S + m: by then the primary's view has gone unhealthy and,
+ * without a lease, it has fenced itself. Not needed when the arbiter confirmed the primary's fence.
  */
-export function failoverNotBefore(mode: ColoMode | null, lastCheckpointAt: number | null, t: Timings, peerFenced: boolean): number {
-  if (mode !== "secondary" || !t.failsafe || peerFenced || lastCheckpointAt === null) return Number.NEGATIVE_INFINITY;
-  return lastCheckpointAt + t.replicationStallMs + stallMargin(t);
+export function failoverNotBefore(mode: ColoMode | null, lastCheckpointBound: number, t: Timings, peerFenced: boolean): number {
+  if (mode !== "secondary" || !t.failsafe || peerFenced) return Number.NEGATIVE_INFINITY;
+  return lastCheckpointBound + t.replicationStallMs + stallMargin(t);
+}
+
+/** The order this agent took on last: started, and finished with this acknowledgement if it did. */
+export interface KeptOrder {
+  id: string;
+  epoch: number;
+  action: OrderAction;
+  finished: Ack | null;
 }
 
 /** What an agent keeps under /run across its own restarts (monotonic instants survive those, not a reboot). */
 export interface KeptState {
   leaseUntil: number | null;
-  lastCheckpointAt: number | null;
-  executedEpoch: number;
+  order: KeptOrder | null;
   fenced: QemuInstance | null;
+  /** The timings last applied and their configuration version: a restart never falls back to looser ones. */
+  timings: Timings | null;
+  configVersion: number;
 }
 
-export const NOTHING_KEPT: KeptState = { leaseUntil: null, lastCheckpointAt: null, executedEpoch: 0, fenced: null };
+export const NOTHING_KEPT: KeptState = { leaseUntil: null, order: null, fenced: null, timings: null, configVersion: 0 };
 
 /** A starting agent's lease: the kept one if it is still running, else none (so it fences at once). */
 export function startingLease(kept: KeptState, now: number): number | null {
   return kept.leaseUntil !== null && kept.leaseUntil > now ? kept.leaseUntil : null;
 }
 
-/** An order is executed only if it is newer than every order the agent executed. */
-export function isNewOrder(orderEpoch: number, executedEpoch: number): boolean {
-  return orderEpoch > executedEpoch;
+/**
+ * The safer of two timings for an agent that does not know which is in force: failsafe only if
+ * both have it, the shorter stall and lease, the longer fence latency and watchdog (each makes the
+ * agent fence or stop petting sooner).
+ */
+export function saferForAgent(a: Timings, b: Timings): Timings {
+  return {
+    heartbeatIntervalMs: Math.min(a.heartbeatIntervalMs, b.heartbeatIntervalMs),
+    leaseMs: Math.min(a.leaseMs, b.leaseMs),
+    replicationStallMs: Math.min(a.replicationStallMs, b.replicationStallMs),
+    failsafe: a.failsafe && b.failsafe,
+    fenceLatencyMs: Math.max(a.fenceLatencyMs, b.fenceLatencyMs),
+    watchdogMs: Math.max(a.watchdogMs, b.watchdogMs),
+  };
 }

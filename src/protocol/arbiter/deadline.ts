@@ -17,6 +17,7 @@ export function nextDeadline(s: ArbiterState, now: number): number | null {
     if (!n) continue;
     at.push(n.lastBeatAt + t.leaseMs);
     if (n.brokenSince !== null) at.push(n.brokenSince + t.replicationStallMs + stallMargin(t));
+    if (n.sickSince !== null) at.push(n.sickSince + t.replicationStallMs);
   }
   const settle = settleAt(d);
   if (settle !== null) at.push(settle);

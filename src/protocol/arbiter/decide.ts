@@ -13,10 +13,12 @@ import {
   type Role,
   reportsServing,
   sameInstance,
+  viewOf,
 } from "../types.js";
 import type { EventType, LogEvent } from "./events.js";
 import {
   type ArbiterState,
+  type NodeSeen,
   type Plan,
   agentTimings,
   arbiterTimings,
@@ -27,6 +29,7 @@ import {
 } from "./state.js";
 import {
   inProtectedConfiguration,
+  reportsSick,
   isFencedInstance,
   isFresh,
   isSick,
@@ -172,14 +175,14 @@ class Step {
       this.#reply = this.replyTo(r.nodeId, false);
       return;
     }
-    const brokenSince = r.peer.replicating ? null : (prev && !prev.report.peer.replicating ? prev.brokenSince : this.now);
     this.s.volatile.nodes[r.nodeId] = {
       lastBeatAt: this.now,
       report: r,
       bootId: r.bootId,
       highSeq: r.seq,
       leaseDeadline: prev?.leaseDeadline ?? null,
-      brokenSince,
+      brokenSince: this.brokenSince(r, prev),
+      sickSince: reportsSick(r, arbiterTimings(d).fenceLatencyMs) ? (prev?.sickSince ?? this.now) : null,
     };
     this.noteGuard(r);
     this.noteSelfFence(r);
@@ -194,6 +197,17 @@ class Step {
       this.s.volatile.nodes[r.nodeId]!.leaseDeadline = this.now + t.leaseMs + leaseMargin(arbiterTimings(d));
     }
     this.#reply = this.replyTo(r.nodeId, granted);
+  }
+
+  /**
+   * The first report of the current broken streak. A streak is one continuous observation: a new
+   * agent boot or a new QMP connection (`peer.watch`) may have missed a checkpoint the node loaded,
+   * so it starts a new streak; a report from an agent that watches nothing counts for none.
+   */
+  brokenSince(r: BeatReport, prev: NodeSeen | undefined): number | null {
+    if (viewOf(r) === "healthy" || r.peer.watch === 0) return null;
+    const sameWatch = !!prev && prev.bootId === r.bootId && prev.report.peer.watch === r.peer.watch;
+    return sameWatch && prev.brokenSince !== null ? prev.brokenSince : this.now;
   }
 
   /** A node being fenced, fenced, or replaced gets no lease. */
@@ -401,12 +415,11 @@ class Step {
     const pr = seen(this.s, p)?.report;
     if (!pr || !isFresh(this.s, p, this.now) || isSick(this.s, p, this.now)) return false;
     if (pr.colo?.mode !== "primary" || isFencedInstance(this.s, p)) return false;
-    const secondarySick = isFresh(this.s, s, this.now) && isSick(this.s, s, this.now);
-    const why = !pr.peer.replicating
+    const why = viewOf(pr) === "broken"
       ? `${p} reports replication broken`
       : isSilent(this.s, s, this.now)
         ? `${s} silent past its lease + m`
-        : secondarySick
+        : this.secondaryLost(s, pr)
           ? `${s} is sick`
           : null;
     if (!why) return false;
@@ -414,6 +427,18 @@ class Step {
     this.issueFailover(p, why);
     if (isFresh(this.s, s, this.now) && seen(this.s, s)!.report.qemu) this.issue(s, "fence", `${p} goes on standalone`);
     return true;
+  }
+
+  /**
+   * A sick secondary is a reason for rule 2 at once when its QEMU is gone, or when the primary no
+   * longer reports replication healthy; while the primary still does, only once the sickness has
+   * lasted S (a secondary loading a large checkpoint holds its main loop for seconds).
+   */
+  secondaryLost(s: NodeId, pr: BeatReport): boolean {
+    const n = seen(this.s, s);
+    if (!n || !isFresh(this.s, s, this.now) || !isSick(this.s, s, this.now)) return false;
+    if (n.report.qemu === null || viewOf(pr) !== "healthy") return true;
+    return n.sickSince !== null && this.now >= n.sickSince + arbiterTimings(this.d).replicationStallMs;
   }
 
   /** Rule 3 (take over) with rule 4 (guard). */
@@ -427,7 +452,7 @@ class Step {
     if (!primaryDead && !primarySick) return;
     const sr = seen(this.s, s);
     if (!sr || !isFresh(this.s, s, this.now) || isSick(this.s, s, this.now)) return;
-    if (sr.report.colo?.mode !== "secondary" || sr.report.peer.replicating || sr.brokenSince === null) return;
+    if (sr.report.colo?.mode !== "secondary" || sr.brokenSince === null) return;
     if (t.failsafe && this.now < sr.brokenSince + t.replicationStallMs + stallMargin(t)) return;
     const why = primaryDead ? `${p} silent past its lease + m` : `${p} is sick`;
     this.decision("take_over", `${why} and ${s} reports replication broken: ${s} takes over`);

@@ -76,8 +76,10 @@ export interface NodeSeen {
   highSeq: number;
   /** When the last granted lease ends plus m: past it the node no longer serves on our lease. */
   leaseDeadline: number | null;
-  /** First report of the current broken-replication streak. */
+  /** First report of the current broken (or unverified) streak, within one continuous observation. */
   brokenSince: number | null;
+  /** First report of the current sickness (QEMU gone or QMP silent past F). */
+  sickSince: number | null;
 }
 
 export interface VolatileState {

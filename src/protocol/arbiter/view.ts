@@ -1,6 +1,6 @@
 /** What the arbiter can tell about each node and the pair at an instant; no decisions here. */
 import { leaseMargin } from "../timing.js";
-import { type BeatReport, type NodeId, type PairStateName, reportsServing, sameInstance } from "../types.js";
+import { type BeatReport, type NodeId, type PairStateName, reportsServing, sameInstance, viewOf } from "../types.js";
 import { type ArbiterState, type NodeSeen, arbiterTimings, otherNode } from "./state.js";
 
 export function seen(s: ArbiterState, node: NodeId): NodeSeen | undefined {
@@ -55,14 +55,19 @@ export function unresolvedFailover(s: ArbiterState) {
   return s.durable.orders.find((o) => o.action === "failover");
 }
 
-/** Both nodes fresh and healthy, one COLO primary and one COLO secondary, both replicating. */
-export function protectedRoles(s: ArbiterState, now: number): { primary: NodeId; secondary: NodeId } | null {
+/**
+ * Both nodes fresh and healthy, one COLO primary and one COLO secondary, both replicating. To stay
+ * protected (`keep`), a node whose agent just restarted or reconnected and has not yet seen a
+ * checkpoint (view unverified, for at most S) still counts: only a broken view ends protection.
+ */
+export function protectedRoles(s: ArbiterState, now: number, keep = false): { primary: NodeId; secondary: NodeId } | null {
   const [a, b] = s.durable.nodeIds;
   const ra = seen(s, a)?.report;
   const rb = seen(s, b)?.report;
   if (!ra || !rb || !isFresh(s, a, now) || !isFresh(s, b, now)) return null;
   if (isSick(s, a, now) || isSick(s, b, now)) return null;
-  if (!ra.peer.replicating || !rb.peer.replicating) return null;
+  const ok = (r: BeatReport) => (keep ? viewOf(r) !== "broken" : viewOf(r) === "healthy");
+  if (!ok(ra) || !ok(rb)) return null;
   if (ra.colo?.mode === "primary" && rb.colo?.mode === "secondary") return { primary: a, secondary: b };
   if (rb.colo?.mode === "primary" && ra.colo?.mode === "secondary") return { primary: b, secondary: a };
   return null;
@@ -85,7 +90,7 @@ export function pairState(s: ArbiterState, now: number): PairStateName | null {
   if (inRestartGrace && d.nodeIds.some((n) => !seen(s, n))) return null;
   const fresh = d.nodeIds.filter((n) => isFresh(s, n, now));
   if (fresh.length === 0) return "both_down";
-  if (inProtectedConfiguration(s) && protectedRoles(s, now)?.primary === d.active) return "protected";
+  if (inProtectedConfiguration(s) && protectedRoles(s, now, true)?.primary === d.active) return "protected";
   const active = d.active;
   if (active && fresh.includes(active) && reportsServing(seen(s, active)!.report)) {
     const other = otherNode(d, active);
@@ -106,7 +111,7 @@ export function canFailOver(s: ArbiterState, now: number): boolean {
   const standby = otherNode(d, d.active);
   const r = seen(s, standby)?.report;
   if (!r || !isFresh(s, standby, now) || isSick(s, standby, now)) return false;
-  if (r.colo?.mode !== "secondary" || !r.peer.replicating) return false;
+  if (r.colo?.mode !== "secondary" || viewOf(r) === "broken") return false;
   return !d.config.requested.requireWatchdog || d.guarded[d.active] === true;
 }
 

@@ -1,0 +1,433 @@
+/**
+ * The agent's decision core, sans I/O. The real agent (src/agent/agent.ts) and the simulation's
+ * agent (test/sim/agent-model.ts) feed it what they observe (QMP answers and events, the pidfile,
+ * the arbiter's replies, the outcome of fences and runbooks) and carry out the effects it returns;
+ * every judgement is made here, so the simulated and the shipped agent cannot differ.
+ *
+ * One owner of the VM at a time: a fence or a runbook. A new wish (a fence order, a failover order,
+ * the fence rule) that finds the VM owned aborts the owner first and starts once it has let go.
+ * Instants are on the agent's monotonic clock and are passed in.
+ */
+import { type Timings, fenceBound } from "../timing.js";
+import { type Ack, type BeatReport, type ColoMode, type OrderAction, type QemuInstance, sameInstance } from "../types.js";
+import { type ReplicationEvent, type ReplicationTracker, lastCheckpointBound, replicationView, track, unwatchedTracker } from "./replication-view.js";
+import {
+  type Cover,
+  type KeptState,
+  couldServe,
+  failoverNotBefore,
+  fenceOverdue,
+  mayPetWatchdog,
+  mustFence,
+  nextFenceCheck,
+  saferForAgent,
+  startingLease,
+} from "./serving-rules.js";
+
+export interface ColoStatus {
+  mode: ColoMode;
+  lastMode: ColoMode;
+  reason: string;
+}
+
+/** What QMP answered about the QEMU the pidfile names. */
+export interface QemuAnswer {
+  colo: ColoStatus;
+  vm: { running: boolean; status: string };
+  checkpointDelayMs: number | null;
+}
+
+export type QmpEventName = "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD";
+
+/** The part of the arbiter's reply the agent acts on (the API's HeartbeatReply). */
+export interface ReplyIn {
+  lease: { granted: boolean; ms: number };
+  config: Timings & { version: number };
+  order: { id: string; action: OrderAction; epoch: number; peerFenced: boolean } | null;
+}
+
+export type FenceOutcome = { confirmed: true; how: string } | { confirmed: false; error: string } | { aborted: true };
+export type RunbookOutcome = { ok: true } | { ok: false; step: string; error: string };
+
+export type Effect =
+  /** Fence this instance (yank, stop, confirm; kill past the bound); report with fenceDone. */
+  | { kind: "fence"; instance: QemuInstance | null; reason: string }
+  /** Run the failover runbook for this role; report with runbookDone. */
+  | { kind: "failover"; orderId: string; role: ColoMode; peerFenced: boolean }
+  /** Abort the fence or runbook under way; it reports back (aborted) when it has let go. */
+  | { kind: "abort" }
+  | { kind: "kill"; instance: QemuInstance }
+  | { kind: "keep"; state: KeptState }
+  /** Beat now rather than at the next interval: an acknowledgement is waited for. */
+  | { kind: "beat" }
+  | { kind: "pet" }
+  | { kind: "log"; level: "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };
+
+type Wish = { kind: "fence"; orderId: string | null; reason: string } | { kind: "failover"; orderId: string; peerFenced: boolean };
+
+type Owner =
+  | { kind: "fence"; instance: QemuInstance | null; startedAt: number; orderId: string | null }
+  | { kind: "runbook"; orderId: string };
+
+/**
+ * The pure rules the core applies. Production always uses REAL_AGENT_RULES; the mutation run
+ * (`npm run mutate`) swaps one for a planted bug to show the simulation catches it.
+ */
+export interface AgentRuleSet {
+  mustFence: typeof mustFence;
+  mayPetWatchdog: typeof mayPetWatchdog;
+  failoverNotBefore: typeof failoverNotBefore;
+  lastCheckpointBound: typeof lastCheckpointBound;
+}
+
+export const REAL_AGENT_RULES: AgentRuleSet = { mustFence, mayPetWatchdog, failoverNotBefore, lastCheckpointBound };
+
+export interface CoreInit {
+  nodeId: string;
+  bootId: string;
+  kept: KeptState;
+  /** Timings until the arbiter's first reply (the safer of these and the kept ones is used). */
+  defaults: Timings;
+  now: number;
+  rules?: Partial<AgentRuleSet>;
+}
+
+export class AgentCore {
+  readonly nodeId: string;
+  readonly bootId: string;
+  #timings: Timings;
+  #configVersion: number;
+  #kept: KeptState;
+  #leaseUntil: number | null;
+  #tracker: ReplicationTracker = unwatchedTracker();
+  #watch = 0;
+  #connected = false;
+  #instance: QemuInstance | null = null;
+  #known: QemuAnswer | null = null;
+  #lastOkAt: number | null = null;
+  #seq = 0;
+  #owner: Owner | null = null;
+  #aborting = false;
+  #queued: Wish | null = null;
+  #fenceFailed = false;
+  #result: { ack: Ack; seq: number } | null = null;
+  #out: Effect[] = [];
+  readonly #rules: AgentRuleSet;
+
+  constructor(init: CoreInit) {
+    this.#rules = { ...REAL_AGENT_RULES, ...init.rules };
+    this.nodeId = init.nodeId;
+    this.bootId = init.bootId;
+    this.#kept = init.kept;
+    this.#timings = init.kept.timings ? saferForAgent(init.kept.timings, init.defaults) : init.defaults;
+    this.#configVersion = init.kept.configVersion;
+    this.#leaseUntil = startingLease(init.kept, init.now);
+  }
+
+  get timings(): Timings {
+    return this.#timings;
+  }
+
+  get leaseUntil(): number | null {
+    return this.#leaseUntil;
+  }
+
+  get instance(): QemuInstance | null {
+    return this.#instance;
+  }
+
+  get known(): QemuAnswer | null {
+    return this.#known;
+  }
+
+  /** The instance this agent confirmed fenced (kept across restarts). */
+  get fenced(): QemuInstance | null {
+    return this.#kept.fenced;
+  }
+
+  /** Whether this node's VM could serve now: a service stop may disarm the watchdog only if not. */
+  couldServe(): boolean {
+    return couldServe({ instance: this.#instance, mode: this.#known?.colo.mode ?? null, status: this.#known?.vm.status ?? null }, this.#kept.fenced);
+  }
+
+  // ---- what the shell observes ------------------------------------------------------
+
+  /** QMP connected: events from now on are seen, earlier ones may have been missed. */
+  connected(now: number): Effect[] {
+    this.#connected = true;
+    this.#watch += 1;
+    this.#tracker = track(this.#tracker, { type: "watching" }, now);
+    return this.evaluate(now);
+  }
+
+  disconnected(now: number): Effect[] {
+    this.#connected = false;
+    this.#tracker = track(this.#tracker, { type: "not_watching" }, now);
+    return this.evaluate(now);
+  }
+
+  /** The pidfile's instance and, if QMP answered for it, what it said. */
+  observe(instance: QemuInstance | null, answer: QemuAnswer | null, now: number): Effect[] {
+    if (!sameInstance(instance, this.#instance)) {
+      // A new QEMU: nothing known of the old one applies.
+      this.#instance = instance;
+      this.#known = null;
+      this.#lastOkAt = null;
+    }
+    if (instance && answer) {
+      this.#known = answer;
+      this.#lastOkAt = now;
+      this.#tracker = track(this.#tracker, { type: "mode", mode: answer.colo.mode }, now);
+    }
+    return this.evaluate(now);
+  }
+
+  /** A QMP event, at the instant QEMU stamped it. */
+  event(name: QmpEventName, data: { reason?: string; nodeName?: string }, at: number, now: number, replicationNode: string): Effect[] {
+    const e: ReplicationEvent | null =
+      name === "STOP"
+        ? { type: "stop" }
+        : name === "RESUME"
+          ? { type: "resume" }
+          : name === "COLO_EXIT"
+            ? { type: "colo_exit", reason: data.reason ?? "error" }
+            : data.nodeName === replicationNode
+              ? { type: "quorum_bad" }
+              : null;
+    if (e) this.#tracker = track(this.#tracker, e, at);
+    const fenced = this.#kept.fenced;
+    if (name === "RESUME" && fenced && sameInstance(fenced, this.#instance) && this.#owner?.kind !== "fence") {
+      // Something restarted the VM this agent fenced: it may not serve.
+      this.#log("error", "fenced VM resumed: kill", { pid: fenced.pid });
+      this.#out.push({ kind: "kill", instance: fenced });
+    }
+    return this.evaluate(now);
+  }
+
+  /** Replication was working when last seen: a yank will be followed by a COLO_EXIT. */
+  get streaming(): boolean {
+    const mode = this.#known?.colo.mode;
+    return !this.#tracker.broken && (mode === "primary" || mode === "secondary");
+  }
+
+  /** The agent's own yank broke the stream. */
+  yanked(now: number): void {
+    this.#tracker = track(this.#tracker, { type: "yanked" }, now);
+  }
+
+  // ---- heartbeats ----------------------------------------------------------------------
+
+  /** The next beat's report; the lease it earns counts from `now`, its send instant. */
+  beat(now: number): { seq: number; report: BeatReport } {
+    const seq = ++this.#seq;
+    const t = this.#timings;
+    const k = this.#known;
+    const view = replicationView(this.#tracker, now, t.replicationStallMs);
+    const lastOk = this.#lastOkAt;
+    // QMP is healthy when it answered lately for the instance the pidfile names.
+    const ok = this.#connected && this.#instance !== null && k !== null && lastOk !== null && now - lastOk <= t.heartbeatIntervalMs + t.fenceLatencyMs;
+    const report: BeatReport = {
+      nodeId: this.nodeId,
+      bootId: this.bootId,
+      seq,
+      epoch: this.#kept.order?.epoch ?? 0,
+      configVersion: this.#configVersion,
+      qmp: { ok, ...(lastOk !== null ? { lastOkMsAgo: Math.max(0, Math.round(now - lastOk)) } : {}) },
+      colo: k ? { ...k.colo } : null,
+      vm: k ? { ...k.vm } : null,
+      qemu: this.#instance,
+      peer: {
+        replicating: view.healthy,
+        view: view.state,
+        watch: this.#connected ? this.#watch : 0,
+        ...(view.lastCheckpointMsAgo !== null ? { lastCheckpointMsAgo: Math.round(view.lastCheckpointMsAgo) } : {}),
+      },
+      watchdog: { armed: false },
+      fenced: this.#instance !== null && sameInstance(this.#kept.fenced, this.#instance),
+    };
+    if (k?.colo.mode === "primary" && k.checkpointDelayMs !== null) report.checkpointDelayMs = k.checkpointDelayMs;
+    const running = this.#owner && ("orderId" in this.#owner ? this.#owner.orderId : null);
+    if (this.#result) report.ack = this.#result.ack;
+    else if (running) report.ack = { orderId: running, state: "running" };
+    return { seq, report };
+  }
+
+  reply(r: ReplyIn, sentAt: number, seq: number, now: number): Effect[] {
+    const { version, ...timings } = r.config;
+    // A reply older than the configuration applied never reverts it.
+    if (version >= this.#configVersion && (version !== this.#configVersion || JSON.stringify(timings) !== JSON.stringify(this.#timings))) {
+      this.#timings = timings;
+      this.#configVersion = version;
+      this.#keep({ timings, configVersion: version });
+      this.#log("info", "config applied", { version, ...timings });
+    }
+    if (r.lease.granted) {
+      // Counted from the send instant of the beat that earned it.
+      const until = sentAt + r.lease.ms;
+      if (this.#leaseUntil === null || until > this.#leaseUntil) {
+        this.#leaseUntil = until;
+        this.#keep({ leaseUntil: until });
+      }
+    }
+    const o = r.order;
+    if (this.#result && seq > this.#result.seq && o?.id !== this.#result.ack.orderId) this.#result = null;
+    if (o) this.#onOrder(o, now);
+    return this.evaluate(now);
+  }
+
+  // ---- orders ------------------------------------------------------------------------------
+
+  #onOrder(o: NonNullable<ReplyIn["order"]>, now: number) {
+    const owned = this.#owner && "orderId" in this.#owner ? this.#owner.orderId : null;
+    const queued = this.#queued && "orderId" in this.#queued ? this.#queued.orderId : null;
+    if (o.id === owned || o.id === queued || o.id === this.#result?.ack.orderId) return;
+    const k = this.#kept.order;
+    if (k && o.epoch < k.epoch) return; // older than one this agent took on: refused
+    if (k && o.epoch === k.epoch && k.finished) {
+      // Finished before a restart: report the outcome again.
+      this.#finish(k.finished);
+      return;
+    }
+    // Started before a restart and never finished: run it again (fences and runbooks are idempotent).
+    const resumed = !!k && o.epoch === k.epoch;
+    if (!resumed) this.#keep({ order: { id: o.id, epoch: o.epoch, action: o.action, finished: null } });
+    this.#log("info", "order", { orderId: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced, resumed });
+    this.#want(o.action === "fence" ? { kind: "fence", orderId: o.id, reason: `order ${o.id}` } : { kind: "failover", orderId: o.id, peerFenced: o.peerFenced }, now);
+  }
+
+  #want(w: Wish, now: number) {
+    const o = this.#owner;
+    if (!o) return this.#begin(w, now);
+    if (w.kind === "fence" && o.kind === "fence") {
+      // The fence under way serves this order too.
+      o.orderId ??= w.orderId;
+      return;
+    }
+    const q = this.#queued;
+    // A fence order or the fence rule waiting to run is not displaced by the fence rule.
+    if (!(q?.kind === "fence" && w.kind === "fence")) this.#queued = w;
+    if (!this.#aborting) {
+      this.#aborting = true;
+      this.#log("warn", `abort the ${o.kind} under way`, { for: w.kind });
+      this.#out.push({ kind: "abort" });
+    }
+  }
+
+  #begin(w: Wish, now: number) {
+    if (w.kind === "fence") {
+      const instance = this.#instance;
+      if (instance && sameInstance(instance, this.#kept.fenced)) {
+        if (w.orderId) this.#finish({ orderId: w.orderId, state: "ok" });
+        return;
+      }
+      this.#owner = { kind: "fence", instance, startedAt: now, orderId: w.orderId };
+      this.#log("warn", "fence", { reason: w.reason, pid: instance?.pid ?? null });
+      this.#out.push({ kind: "fence", instance, reason: w.reason });
+      return;
+    }
+    this.#owner = { kind: "runbook", orderId: w.orderId };
+    // A failover order to a fenced node is how it is resumed.
+    if (this.#kept.fenced) this.#keep({ fenced: null });
+    this.#fenceFailed = false;
+    this.#out.push({ kind: "beat" });
+    this.#out.push({ kind: "failover", orderId: w.orderId, role: this.#known?.colo.mode ?? "none", peerFenced: w.peerFenced });
+  }
+
+  fenceDone(out: FenceOutcome, now: number): Effect[] {
+    const o = this.#owner;
+    if (o?.kind !== "fence") return this.evaluate(now);
+    this.#release();
+    if ("aborted" in out) {
+      this.#log("info", "fence aborted", { pid: o.instance?.pid ?? null });
+    } else if (out.confirmed) {
+      this.#fenceFailed = false;
+      this.#keep({ fenced: o.instance });
+      this.#log("warn", "fence confirmed", { how: out.how, pid: o.instance?.pid ?? null, ms: now - o.startedAt });
+      if (o.orderId) this.#finish({ orderId: o.orderId, state: "ok" });
+    } else {
+      // Not confirmed: the watchdog is no longer petted, so the host resets.
+      this.#fenceFailed = true;
+      this.#log("error", "fence failed", { error: out.error });
+      if (o.orderId) this.#finish({ orderId: o.orderId, state: "failed", step: "fence", error: out.error });
+    }
+    this.#next(now);
+    return this.evaluate(now);
+  }
+
+  runbookDone(orderId: string, out: RunbookOutcome, now: number): Effect[] {
+    const o = this.#owner;
+    if (o?.kind !== "runbook" || o.orderId !== orderId) return this.evaluate(now);
+    this.#release();
+    this.#finish(out.ok ? { orderId, state: "ok" } : { orderId, state: "failed", step: out.step, error: out.error });
+    this.#next(now);
+    return this.evaluate(now);
+  }
+
+  #release() {
+    this.#owner = null;
+    this.#aborting = false;
+  }
+
+  #next(now: number) {
+    const q = this.#queued;
+    this.#queued = null;
+    if (q) this.#begin(q, now);
+  }
+
+  #finish(ack: Ack) {
+    this.#result = { ack, seq: this.#seq };
+    const k = this.#kept.order;
+    if (k?.id === ack.orderId && !k.finished) this.#keep({ order: { ...k, finished: ack } });
+    this.#log(ack.state === "ok" ? "info" : "error", "order finished", { ...ack });
+    this.#out.push({ kind: "beat" });
+  }
+
+  /**
+   * With failsafe ON, a secondary ordered to fail over waits until its last checkpoint (or, if it
+   * may have missed some, the instant it started watching) is older than S + m. Asked after the
+   * runbook's yank, when no checkpoint can be loaded any more.
+   */
+  failoverNotBefore(peerFenced: boolean, now: number): number {
+    const r = this.#rules;
+    return r.failoverNotBefore(this.#known?.colo.mode ?? null, r.lastCheckpointBound(this.#tracker, now), this.#timings, peerFenced);
+  }
+
+  // ---- the rules -------------------------------------------------------------------------------
+
+  #cover(now: number): Cover {
+    return { leaseUntil: this.#leaseUntil, view: replicationView(this.#tracker, now, this.#timings.replicationStallMs), timings: this.#timings };
+  }
+
+  /** Applies the fence rule and the watchdog rule; every input ends here. Returns the effects due. */
+  evaluate(now: number): Effect[] {
+    const cover = this.#cover(now);
+    const serving = this.couldServe();
+    const fencing = this.#owner?.kind === "fence" || this.#queued?.kind === "fence";
+    if (this.#rules.mustFence(serving, cover, now) && !fencing) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
+    const o = this.#owner;
+    const overdue = this.#fenceFailed || (o?.kind === "fence" && fenceOverdue(o.startedAt, now, this.#timings));
+    if (this.#rules.mayPetWatchdog(serving, cover, now, overdue)) this.#out.push({ kind: "pet" });
+    const out = this.#out;
+    this.#out = [];
+    return out;
+  }
+
+  /** When the rules next need checking with no input arriving (the shell also wakes often enough to pet). */
+  nextCheckAt(now: number): number {
+    const at = nextFenceCheck(this.#cover(now));
+    const o = this.#owner;
+    const overdueAt = o?.kind === "fence" ? o.startedAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
+    return Math.min(at > now ? at : Number.POSITIVE_INFINITY, overdueAt > now ? overdueAt : Number.POSITIVE_INFINITY);
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------
+
+  #keep(change: Partial<KeptState>) {
+    this.#kept = { ...this.#kept, ...change };
+    this.#out.push({ kind: "keep", state: this.#kept });
+  }
+
+  #log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) {
+    this.#out.push({ kind: "log", level, msg, ...(fields ? { fields } : {}) });
+  }
+}
