@@ -224,3 +224,61 @@ describe("self-fencing", () => {
     expect(h.s.durable.orders.length).toBe(before);
   });
 });
+
+describe("observations the arbiter may not stitch together", () => {
+  const S = DEFAULT_CONFIG.replicationStallMs;
+  const mS = stallMargin(DEFAULT_CONFIG);
+
+  it("a broken streak is one continuous observation: a new agent boot of the secondary starts it again", () => {
+    const h = new Harness({ failsafe: true });
+    h.protect();
+    const broken = { replicating: false, peer: { replicating: false, view: "broken" as const, watch: 1 } };
+    h.run(3000, { p: null, s: broken }, 100);
+    // The secondary's agent restarts: it may have missed a checkpoint it loaded while down.
+    const restartedAt = h.now;
+    const outs = h.run(S + mS + 1000, { p: null, s: { ...broken, bootId: "s-boot-2", peer: { replicating: false, view: "unverified", watch: 1 } } }, 100);
+    const order = ordersOf(outs).find((o) => o.action === "failover");
+    expect(order?.node).toBe("s");
+    expect(order!.issuedAt).toBeGreaterThanOrEqual(restartedAt + S + mS);
+  });
+
+  it("a QMP reconnect (a new watch) starts the streak again, and a report that watches nothing counts for none", () => {
+    const h = new Harness({ failsafe: true });
+    h.protect();
+    h.run(3000, { p: null, s: { replicating: false, peer: { replicating: false, view: "broken", watch: 1 } } }, 100);
+    h.run(500, { p: null, s: { replicating: false, peer: { replicating: false, view: "broken", watch: 0 } } }, 100);
+    expect(h.s.volatile.nodes.s?.brokenSince).toBeNull();
+    const reconnectedAt = h.now + 100;
+    h.run(1000, { p: null, s: { replicating: false, peer: { replicating: false, view: "unverified", watch: 2 } } }, 100);
+    expect(h.s.volatile.nodes.s?.brokenSince).toBe(reconnectedAt);
+  });
+
+  it("a restarted primary agent's unverified view does not end protection nor fire rule 2", () => {
+    const h = new Harness();
+    h.protect();
+    const outs = h.run(S - 500, { p: { replicating: false, bootId: "p-boot-2", peer: { replicating: false, view: "unverified", watch: 1 } }, s: {} }, 200);
+    expect(ordersOf(outs)).toEqual([]);
+    expect(h.s.durable.lastState).toBe("protected");
+    expect(h.s.durable.incident).toBeNull();
+  });
+
+  it("a sick secondary is no reason for rule 2 while the primary reports replication healthy, until it has been sick for S", () => {
+    const h = new Harness();
+    h.protect();
+    const sickFrom = h.now + 200;
+    const stalled = { qmp: { ok: false, lastOkMsAgo: 2000 } };
+    const early = h.run(2000, { p: {}, s: stalled }, 200);
+    expect(ordersOf(early)).toEqual([]);
+    const later = h.run(S, { p: {}, s: stalled }, 200);
+    const order = ordersOf(later).find((o) => o.action === "failover");
+    expect(order?.node).toBe("p");
+    expect(order!.issuedAt).toBeGreaterThanOrEqual(sickFrom + S);
+  });
+
+  it("a secondary whose QEMU is gone is a reason for rule 2 at once", () => {
+    const h = new Harness();
+    h.protect();
+    const outs = h.run(400, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
+    expect(ordersOf(outs).find((o) => o.action === "failover")?.node).toBe("p");
+  });
+});

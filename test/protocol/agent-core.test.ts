@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { AgentCore, type Effect, type QemuAnswer, type ReplyIn } from "../../src/protocol/agent/core.js";
+import { type KeptState, NOTHING_KEPT } from "../../src/protocol/agent/serving-rules.js";
+import { DEFAULT_CONFIG, type Timings, stallMargin } from "../../src/protocol/timing.js";
+
+const T: Timings = { ...DEFAULT_CONFIG, failsafe: false };
+const QEMU = { pid: 10, startedAt: 20 };
+const answer = (mode: "primary" | "secondary" | "none", running = true): QemuAnswer => ({
+  colo: { mode, lastMode: "none", reason: "none" },
+  vm: { running, status: running ? "running" : "paused" },
+  checkpointDelayMs: null,
+});
+const reply = (over: Partial<ReplyIn> = {}, t: Timings = T): ReplyIn => ({ lease: { granted: true, ms: t.leaseMs }, config: { ...t, version: 1 }, order: null, ...over });
+const kinds = (es: Effect[]) => es.filter((e) => e.kind !== "log" && e.kind !== "keep" && e.kind !== "pet").map((e) => e.kind);
+const kept = (es: Effect[]): KeptState | undefined => es.filter((e): e is Extract<Effect, { kind: "keep" }> => e.kind === "keep").at(-1)?.state;
+
+function core(k: KeptState = NOTHING_KEPT, now = 0) {
+  const c = new AgentCore({ nodeId: "n1", bootId: "b1", kept: k, defaults: T, now });
+  c.connected(now);
+  return c;
+}
+
+describe("agent core: orders across restarts", () => {
+  it("records an order as started before it runs, and as finished apart", () => {
+    const c = core();
+    c.observe(QEMU, answer("secondary"), 0);
+    const started = c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
+    expect(kinds(started)).toContain("failover");
+    expect(kept(started)?.order).toEqual({ id: "p:1", epoch: 1, action: "failover", finished: null });
+    const done = c.runbookDone("p:1", { ok: true }, 20);
+    expect(kept(done)?.order?.finished).toEqual({ orderId: "p:1", state: "ok" });
+  });
+
+  it("resumes an order that started but did not finish before a restart (runbooks are idempotent)", () => {
+    const before = { ...NOTHING_KEPT, order: { id: "p:1", epoch: 1, action: "failover" as const, finished: null } };
+    const c = core(before);
+    c.observe(QEMU, answer("secondary"), 0);
+    const out = c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
+    expect(out).toContainEqual({ kind: "failover", orderId: "p:1", role: "secondary", peerFenced: true });
+    expect(c.beat(11).report.ack).toEqual({ orderId: "p:1", state: "running" });
+  });
+
+  it("reports the outcome of an order that finished before a restart, and runs nothing", () => {
+    const before = { ...NOTHING_KEPT, order: { id: "p:1", epoch: 1, action: "failover" as const, finished: { orderId: "p:1", state: "ok" as const } } };
+    const c = core(before);
+    c.observe(QEMU, answer("none"), 0);
+    const out = c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
+    expect(kinds(out)).not.toContain("failover");
+    expect(c.beat(11).report.ack).toEqual({ orderId: "p:1", state: "ok" });
+  });
+
+  it("refuses an order older than the one it took on", () => {
+    const c = core({ ...NOTHING_KEPT, order: { id: "p:5", epoch: 5, action: "fence", finished: null } });
+    c.observe(QEMU, answer("secondary"), 0);
+    expect(kinds(c.reply(reply({ order: { id: "p:2", action: "failover", epoch: 2, peerFenced: true } }), 0, 1, 10))).toEqual([]);
+  });
+});
+
+describe("agent core: one owner of the VM", () => {
+  it("a failover order overrides a fence under way: the fence is aborted before the runbook starts", () => {
+    const c = core({ ...NOTHING_KEPT, leaseUntil: 1000, timings: T, configVersion: 1 });
+    c.observe(QEMU, answer("primary"), 0);
+    // The lease runs out: the fence rule starts a fence.
+    const fenceOut = c.evaluate(1000 - T.fenceLatencyMs);
+    expect(kinds(fenceOut)).toEqual(["fence"]);
+    // The arbiter orders this node to serve (with a lease): the running fence must let go first.
+    const out = c.reply(reply({ order: { id: "p:3", action: "failover", epoch: 3, peerFenced: true } }), 600, 1, 610);
+    expect(kinds(out)).toEqual(["abort"]);
+    const after = c.fenceDone({ aborted: true }, 620);
+    expect(after).toContainEqual({ kind: "failover", orderId: "p:3", role: "primary", peerFenced: true });
+  });
+
+  it("a fence order aborts a runbook under way and fences once it let go", () => {
+    const c = core({ ...NOTHING_KEPT, leaseUntil: 100_000, timings: T, configVersion: 1 });
+    c.observe(QEMU, answer("secondary"), 0);
+    c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
+    const out = c.reply(reply({ order: { id: "p:2", action: "fence", epoch: 2, peerFenced: false } }), 20, 2, 30);
+    expect(kinds(out)).toEqual(["abort"]);
+    const after = c.runbookDone("p:1", { ok: false, step: "wait-stall", error: "aborted" }, 40);
+    expect(kinds(after)).toContain("fence");
+  });
+
+  it("a fence that cannot be confirmed stops the watchdog petting for good", () => {
+    const c = core({ ...NOTHING_KEPT, leaseUntil: 1000, timings: T, configVersion: 1 });
+    c.observe(QEMU, answer("primary"), 0);
+    c.evaluate(600);
+    const out = c.fenceDone({ confirmed: false, error: "pid 10 survived SIGKILL" }, 700);
+    expect(out.some((e) => e.kind === "pet")).toBe(false);
+    expect(c.evaluate(5000).some((e) => e.kind === "pet")).toBe(false);
+  });
+});
+
+describe("agent core: what it reports and the timings it acts on", () => {
+  it("reports an unverified view apart from a broken one, with the observation it comes from", () => {
+    const c = core();
+    c.observe(QEMU, answer("primary"), 0);
+    expect(c.beat(10).report.peer).toMatchObject({ replicating: false, view: "unverified", watch: 1 });
+    c.disconnected(20);
+    expect(c.beat(30).report.peer).toMatchObject({ view: "broken", watch: 0 });
+    c.connected(40);
+    expect(c.beat(50).report.peer).toMatchObject({ view: "unverified", watch: 2 });
+  });
+
+  it("keeps the applied timings, and a reply older than them never reverts them", () => {
+    const c = core();
+    const v2 = { ...T, leaseMs: 4000 };
+    const out = c.reply({ ...reply({}, v2), config: { ...v2, version: 2 } }, 0, 1, 10);
+    expect(kept(out)).toMatchObject({ timings: v2, configVersion: 2 });
+    c.reply({ ...reply(), config: { ...T, version: 1 } }, 20, 2, 30);
+    expect(c.timings.leaseMs).toBe(4000);
+  });
+
+  it("a restarted agent serves on the safer of kept and default timings until the arbiter answers", () => {
+    const c = new AgentCore({ nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, timings: { ...T, failsafe: false }, configVersion: 3 }, defaults: { ...T, failsafe: true }, now: 0 });
+    expect(c.timings.failsafe).toBe(false);
+  });
+
+  it("a secondary ordered to fail over waits from when it began watching if it may have missed a checkpoint", () => {
+    const t = { ...T, failsafe: true };
+    const c = new AgentCore({ nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, timings: t, configVersion: 1 }, defaults: t, now: 0 });
+    c.connected(5000);
+    c.observe(QEMU, answer("secondary"), 5000);
+    expect(c.failoverNotBefore(false, 6000)).toBe(5000 + t.replicationStallMs + stallMargin(t));
+    expect(c.failoverNotBefore(true, 6000)).toBe(Number.NEGATIVE_INFINITY);
+  });
+});
