@@ -185,6 +185,7 @@ export class Agent {
       boundMs: fenceBound(this.#core.timings),
       nbdNode: d.ids.nbdNode,
       streaming: this.#core.streaming,
+      checkpointDelayMs: this.#core.known?.colo.mode === "primary" ? this.#core.known.checkpointDelayMs : null,
       onYanked: () => this.#core.yanked(d.clock.now()),
       signal: ac.signal,
     });

@@ -100,11 +100,42 @@ describe.skipIf(!have)("a real COLO pair", () => {
       boundMs: 2000,
       nbdNode: null,
       streaming: true,
+      checkpointDelayMs: CHECKPOINT_MS,
       onYanked: () => {},
       signal: new AbortController().signal,
     });
     expect(out).toEqual({ confirmed: true, how: "stopped" });
     await new Promise((r) => setTimeout(r, 3 * CHECKPOINT_MS));
+    expect(await running(pair.primary.qmp)).toBe(false);
+    qmp.close();
+  }, 120_000);
+
+  it("(e) a fence on a primary with QEMU's default 20 s checkpoint delay pauses it (the kick wakes the COLO thread) and does not kill it", async () => {
+    const pair = await startColoPair(20_000);
+    pairs.push(pair);
+    // Let the first checkpoint pass, so that the COLO thread sleeps on its 20 s timer.
+    await pollUntil("a checkpoint", async () => (await pair.primary.qmp.execute<{ status: string }>("query-migrate")).status === "colo" || null, 30_000);
+    const qmp = new QmpClient({ kind: "unix", path: pair.primary.agentQmp }, { timeoutMs: 3000 });
+    await qmp.connect();
+    const proc = pidfileProcess(pair.primary.pidfile);
+    const warnings: string[] = [];
+    const out = await fence(proc.instance(), {
+      qmp,
+      process: proc,
+      clock: systemClock,
+      log: { ...silentLogger, warn: (msg) => warnings.push(msg) },
+      boundMs: 250,
+      nbdNode: null,
+      streaming: true,
+      checkpointDelayMs: 20_000,
+      onYanked: () => {},
+      signal: new AbortController().signal,
+    });
+    expect(out).toEqual({ confirmed: true, how: "stopped" });
+    // The COLO thread left within the bound: the kick worked (without it, the exit would come up to 20 s later).
+    expect(warnings).toEqual([]);
+    expect(pair.primary.child.exitCode).toBeNull();
+    await new Promise((r) => setTimeout(r, 3000));
     expect(await running(pair.primary.qmp)).toBe(false);
     qmp.close();
   }, 120_000);

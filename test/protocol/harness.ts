@@ -6,7 +6,7 @@ import type { BeatReport, ColoMode } from "../../src/protocol/types.js";
 
 export const T0 = 1_700_000_000_000;
 
-type Overrides = Partial<Omit<BeatReport, "nodeId" | "seq" | "bootId">> & { mode?: ColoMode; replicating?: boolean };
+type Overrides = Partial<Omit<BeatReport, "nodeId" | "seq">> & { mode?: ColoMode; replicating?: boolean };
 
 export class Harness {
   s: ArbiterState;
