@@ -231,15 +231,25 @@ export class AgentModel extends Proc {
       done({ confirmed: true, how: "killed" });
     };
     const streaming = this.core.streaming;
+    const primary = this.core.known?.colo.mode === "primary";
     this.#call("yank", (r) => {
       this.core.yanked(this.host.mono());
       if (!r) return;
       if (!streaming) return stop();
+      // As the real fence: wake a primary's COLO thread, wait half the bound for its exit, then stop anyway.
+      if (primary) this.#call("migrate-set-parameters", () => {});
       this.#coloExit = () => {
         this.#coloExit = null;
         stop();
       };
     });
+    if (streaming) {
+      this.after(fenceBound(this.core.timings) / 2, () => {
+        if (this.#proc !== p || !this.#coloExit) return;
+        this.#coloExit = null;
+        stop();
+      });
+    }
     this.after(fenceBound(this.core.timings), kill);
   }
 

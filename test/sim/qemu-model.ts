@@ -123,6 +123,7 @@ export class QemuModel extends Proc {
    * loaded it, and vm_start() (RESUME). None of these waits has a timeout.
    */
   #beginCheckpoint() {
+    if (this.#exitPending) return this.#exitNow();
     if (this.mode !== "primary" || !this.streamOk || this.#ckpt) return;
     const id = ++this.#ckptSeq;
     this.#ckpt = { id, phase: "request", giveUp: "undecided" };
@@ -201,17 +202,21 @@ export class QemuModel extends Proc {
     this.run(() => {
       if (session !== this.session || this.#ckpt?.id !== id || !this.streamOk) return;
       this.#ckpt = null;
-      // colo.c ends every checkpoint with an unconditional vm_start(): a `stop` does not hold.
-      this.running = true;
-      this.status = "running";
-      this.emit("RESUME");
-      this.#scheduleCheckpoint();
+      // colo.c ends every checkpoint with an unconditional vm_start(): a `stop` does not hold. It
+      // takes the BQL first, so a yank or a `stop` may slip in between and be undone.
+      this.after(this.world.rng.between(0, 2), () => {
+        this.running = true;
+        this.status = "running";
+        this.emit("RESUME");
+        this.#scheduleCheckpoint();
+      });
     });
   }
 
   /**
    * The stream breaks: nothing can complete a checkpoint any more. A checkpoint under way is
-   * aborted, which may restart the VM; COLO_EXIT (reason error) follows within half a second.
+   * aborted; COLO_EXIT (reason error) follows within half a second, or, on a primary between
+   * checkpoints, when its checkpoint timer next fires (or a migrate-set-parameters wakes it).
    * The mode does not change: only x-colo-lost-heartbeat changes it.
    */
   #breakStream() {
@@ -219,15 +224,22 @@ export class QemuModel extends Proc {
     this.streamOk = false;
     const aborted = this.#ckpt !== null;
     this.#ckpt = null;
-    const mode = this.mode;
-    this.after(this.world.rng.between(5, 400), () => {
-      if (aborted && !this.running && this.world.rng.chance(0.5)) {
-        this.running = true;
-        this.status = "running";
-        this.emit("RESUME");
-      }
-      this.emit("COLO_EXIT", { mode, reason: "error" });
-    });
+    if (this.mode === "primary" && !aborted) {
+      // A primary's COLO thread sleeps until its next checkpoint timer: only then does it notice.
+      this.#exitPending = true;
+      return;
+    }
+    // A failed checkpoint transaction leaves the VM as it is (stopped, if it failed after the
+    // reply): colo.c restarts it only after a failover.
+    this.after(this.world.rng.between(5, 400), () => this.emit("COLO_EXIT", { mode: this.mode, reason: "error" }));
+  }
+
+  #exitPending = false;
+
+  #exitNow() {
+    if (!this.#exitPending) return;
+    this.#exitPending = false;
+    this.emit("COLO_EXIT", { mode: this.mode, reason: "error" });
   }
 
   /** Our end closed the connection: the peer reads its end (after anything still in flight). */
@@ -294,6 +306,10 @@ export class QemuModel extends Proc {
           this.emit("RESUME");
         }
         return { ok: true };
+      case "migrate-set-parameters":
+        // Setting the checkpoint delay starts a checkpoint at once: a sleeping COLO thread wakes.
+        if (this.#exitPending) this.after(this.world.rng.between(1, 5), () => this.#exitNow());
+        return { ok: true };
       case "query-status":
         return { ok: true, value: { running: this.running, status: this.status } };
       case "query-colo-status":
@@ -309,6 +325,7 @@ export class QemuModel extends Proc {
           if (this.streamOk) this.#tellPeer();
           this.streamOk = false;
           this.#ckpt = null;
+          this.#exitPending = false;
           if (this.status === "colo") this.status = "paused";
           // QEMU reports "error" even for a requested failover on the primary.
           this.emit("COLO_EXIT", { mode: role, reason: role === "primary" ? "error" : "request" });
