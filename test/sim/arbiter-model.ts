@@ -5,6 +5,7 @@
  */
 import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../../src/protocol/arbiter/decide.js";
 import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
+import type { LogEvent } from "../../src/protocol/arbiter/events.js";
 import { type ArbiterState, createPair, restore } from "../../src/protocol/arbiter/state.js";
 import type { PairConfig } from "../../src/protocol/timing.js";
 import type { BeatReport } from "../../src/protocol/types.js";
@@ -14,6 +15,8 @@ export class ArbiterModel {
   state: ArbiterState;
   up = true;
   restartedAt = 0;
+  /** Every event the arbiter logged, for properties over a whole run. */
+  readonly events: LogEvent[] = [];
   #alarmAt: number | null = null;
   #alarmToken = 0;
   #offset: number;
@@ -48,6 +51,7 @@ export class ArbiterModel {
   #apply(event: ArbiterEvent): Outcome {
     const out = decide(this.state, event, this.now());
     this.state = out.state;
+    this.events.push(...out.events);
     for (const e of out.events) {
       if (e.type === "order_issued" || e.type === "state_changed" || e.type === "needs_operator" || e.type === "order_withdrawn" || e.type === "failover_outcome_unknown" || e.type === "decision") {
         this.world.log("arbiter", `${e.type}: ${e.message} [epoch ${e.epoch}]`);

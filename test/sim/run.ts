@@ -18,6 +18,18 @@ export function runSafety(schedule: Schedule, rules?: AgentRules): SafetyResult 
   return { violation: c.world.violation, trace: c.world.trace.text(), events: c.world.sched.processed };
 }
 
+/** An ordinary event on a protected pair must cost nothing: no order, protection never lost, never two serving. */
+export function runHarmless(schedule: Schedule, rules?: AgentRules): SafetyResult {
+  const c = new Cluster(schedule, rules);
+  c.run();
+  const ev = c.arbiter.events;
+  const cost = ev.find((e) => e.type === "order_issued" || e.type === "protection_lost" || e.type === "needs_operator");
+  const protectedOnce = ev.some((e) => e.type === "state_changed" && e.data?.to === "protected");
+  const violation =
+    c.world.violation ?? (!protectedOnce ? "the pair was never protected" : cost ? `a harmless event cost ${cost.type}: ${cost.message}` : null);
+  return { violation, trace: c.world.trace.text(), events: c.world.sched.processed };
+}
+
 /** An unguarded node may be left serving by a dead agent; the protocol covers that only with requireWatchdog. */
 export const safetyScheduleArb: fc.Arbitrary<Schedule> = scheduleArb.map((s) =>
   s.config.requireWatchdog ? s : { ...s, guarded: [true, true] },

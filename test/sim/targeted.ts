@@ -8,6 +8,11 @@ import type { Schedule } from "./schedule.js";
 
 export interface Targeted {
   name: string;
+  /**
+   * safety: never two serving. harmless: an ordinary event on a protected pair that must cost
+   * nothing: no order, no lost protection, and never two serving.
+   */
+  property: "safety" | "harmless";
   /** What the schedule aims at, for the report. */
   aim: string;
   schedule(seed: number): Schedule;
@@ -27,6 +32,7 @@ const base = (seed: number, config: Partial<PairConfig>, faults: Schedule["fault
 export const TARGETED: Targeted[] = [
   {
     name: "stalled checkpoint recovers across a secondary agent restart",
+    property: "safety",
     aim: "a checkpoint request held by the stream past S, so the secondary reports broken; the request then arrives and is loaded while the secondary's agent is down; the primary, cut from the arbiter, serves on its renewed view",
     schedule: (seed) => {
       const jitter = (seed % 7) * 50;
@@ -38,4 +44,38 @@ export const TARGETED: Targeted[] = [
       ]);
     },
   },
+  ...(["a", "b"] as const).map(
+    (node): Targeted => ({
+      name: `agent restart on ${node === "a" ? "the primary" : "the secondary"} of a protected pair`,
+      property: "harmless",
+      aim: "an agent restart with its kept lease still running: the view is unverified until a checkpoint completes (with a watchdog, the restart is shorter than W)",
+      schedule: (seed) => {
+        const guarded = seed % 4 !== 0;
+        // A restart that outlasts the kept lease (or, with a watchdog, W) is not ordinary: issue "The arbiter never causes an outage".
+        const restartAfter = guarded ? 100 + (seed % 6) * 100 : 100 + (seed % 6) * 250;
+        return base(seed, { failsafe: seed % 2 === 0, requireWatchdog: guarded }, [{ at: 10_000 + (seed % 13) * 77, kind: "agent_crash", node, restartAfter }], {
+          checkpointDelayMs: [100, 500, 2000][seed % 3]!,
+          guarded: [guarded, guarded],
+        });
+      },
+    }),
+  ),
+  {
+    name: "agent restarts on both nodes of a protected pair",
+    property: "harmless",
+    aim: "both agents restart within a lease of each other",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 10_000, kind: "agent_crash", node: "a", restartAfter: 100 + (seed % 5) * 100 },
+        { at: 10_000 + (seed % 11) * 150, kind: "agent_crash", node: "b", restartAfter: 100 + (seed % 6) * 100 },
+      ]),
+  },
+  ...(["a", "b"] as const).map(
+    (node): Targeted => ({
+      name: `a 2 s stall of the ${node === "a" ? "primary" : "secondary"}'s QEMU (S = 5 s)`,
+      property: "harmless",
+      aim: "QMP silent for longer than F but shorter than S, as while loading a large checkpoint",
+      schedule: (seed) => base(seed, { failsafe: seed % 2 === 0 }, [{ at: 10_000 + (seed % 13) * 77, kind: "hang", node, what: "qemu", forMs: 2000 }]),
+    }),
+  ),
 ];

@@ -65,7 +65,10 @@ export function protectedRoles(s: ArbiterState, now: number, keep = false): { pr
   const ra = seen(s, a)?.report;
   const rb = seen(s, b)?.report;
   if (!ra || !rb || !isFresh(s, a, now) || !isFresh(s, b, now)) return null;
-  if (isSick(s, a, now) || isSick(s, b, now)) return null;
+  const stallMs = arbiterTimings(s.durable).replicationStallMs;
+  // To stay protected, a QEMU whose QMP stalls for less than S (loading a large checkpoint) still counts.
+  const sick = (n: NodeId) => isSick(s, n, now) && !(keep && seen(s, n)!.report.qemu !== null && now < (seen(s, n)!.sickSince ?? now) + stallMs);
+  if (sick(a) || sick(b)) return null;
   const ok = (r: BeatReport) => (keep ? viewOf(r) !== "broken" : viewOf(r) === "healthy");
   if (!ok(ra) || !ok(rb)) return null;
   if (ra.colo?.mode === "primary" && rb.colo?.mode === "secondary") return { primary: a, secondary: b };
