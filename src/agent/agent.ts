@@ -36,6 +36,14 @@ export interface AgentDeps {
 
 const EVENTS = new Set(["STOP", "RESUME", "COLO_EXIT", "QUORUM_REPORT_BAD"]);
 
+/** Beats outstanding at once: enough to ride out a slow answer, few enough not to pile up on a dead link. */
+const MAX_BEATS_IN_FLIGHT = 3;
+
+/** A beat is worth waiting for about one interval: later, the next beat says more. */
+export function beatTimeoutMs(t: Pick<Timings, "heartbeatIntervalMs">): number {
+  return Math.max(t.heartbeatIntervalMs, 250);
+}
+
 export class Agent {
   readonly bootId = randomUUID();
   readonly #d: AgentDeps;
@@ -49,6 +57,7 @@ export class Agent {
   #lastBeatState = "";
   #wake: (() => void) | null = null;
   #beatAgain = false;
+  #inFlight = 0;
 
   constructor(deps: AgentDeps) {
     this.#d = deps;
@@ -215,9 +224,15 @@ export class Agent {
 
   // ---- heartbeats ----------------------------------------------------------------------------
 
+  /**
+   * One beat every HB (jittered), each bounded by about HB and never waited for: a slow answer
+   * must not delay the next beat, or one stalled request could outlast the lease. Replies may
+   * arrive out of order; the core keeps the longest lease and the newest order and config.
+   */
   async #beatLoop() {
     while (!this.#stopped) {
-      await this.#beatOnce();
+      await this.#refreshBeforeBeat();
+      if (this.#inFlight < MAX_BEATS_IN_FLIGHT) void this.#beatOnce();
       if (this.#beatAgain) {
         this.#beatAgain = false;
         continue;
@@ -238,14 +253,20 @@ export class Agent {
     else this.#beatAgain = true;
   }
 
+  #refreshBeforeBeat(): Promise<void> {
+    const t = this.#core.timings;
+    return this.#refresh(Math.min(t.fenceLatencyMs, t.heartbeatIntervalMs));
+  }
+
   async #beatOnce() {
     const t = this.#core.timings;
-    await this.#refresh(Math.min(t.fenceLatencyMs, t.heartbeatIntervalMs));
     const sentAt = this.#d.clock.now();
     const { seq, report } = this.#core.beat(sentAt);
     const wd = this.#d.watchdog;
     report.watchdog = wd?.armed ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}) } : { armed: false };
-    const r = await this.#d.arbiter.beat(report);
+    this.#inFlight += 1;
+    const r = await this.#d.arbiter.beat(report, beatTimeoutMs(t));
+    this.#inFlight -= 1;
     if (this.#stopped) return;
     if (!r.ok) {
       // Capped at one interval: an unreachable arbiter is retried at least every beat.

@@ -14,7 +14,6 @@ export class ArbiterClient {
     readonly url: string,
     readonly pairId: string,
     readonly tokenFile: string,
-    readonly timeoutMs: number,
     readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
@@ -23,7 +22,8 @@ export class ArbiterClient {
     return this.#token;
   }
 
-  async beat(body: HeartbeatBody): Promise<BeatResult> {
+  /** One heartbeat, given up after `timeoutMs`. */
+  async beat(body: HeartbeatBody, timeoutMs: number): Promise<BeatResult> {
     const token = this.#token ?? this.#readToken();
     let res: Response;
     try {
@@ -31,7 +31,7 @@ export class ArbiterClient {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (e) {
       return { ok: false, status: null, code: "unreachable", message: e instanceof Error ? e.message : String(e) };

@@ -27,7 +27,7 @@ const agent = new Agent({
   clock: systemClock,
   qmp: new QmpClient(s.qmp, { timeoutMs: 2000, backoff: { minMs: 100, maxMs: 5000 } }),
   process: pidfileProcess(s.pidfile),
-  arbiter: new ArbiterClient(s.arbiter, s.pair, s.tokenFile, 5000),
+  arbiter: new ArbiterClient(s.arbiter, s.pair, s.tokenFile),
   kept: fileKeptStore(join(s.stateDir, `${s.pair}.${s.node}.json`)),
   watchdog,
   log,

@@ -147,7 +147,7 @@ function watchedAgent(pairId: string, node: string, token: string, qemu: () => F
     clock: systemClock,
     qmp: new QmpClient({ kind: "unix", path: sock }, { timeoutMs: 2000, backoff: { minMs: 20, maxMs: 100 } }),
     process,
-    arbiter: new ArbiterClient(dev.url, pairId, tokenFile, 5000, fetchImpl),
+    arbiter: new ArbiterClient(dev.url, pairId, tokenFile, fetchImpl),
     kept: fileKeptStore(join(dir, `${node}.kept.json`), "bench"),
     watchdog: null,
     log: silentLogger,

@@ -136,4 +136,16 @@ describe("node agent", () => {
     expect(lease).toBeGreaterThan(0);
     expect(lease).toBeLessThanOrEqual(Number(process.hrtime.bigint() / 1_000_000n) + TIMINGS.leaseMs);
   });
+
+  it("keeps beating while one beat hangs: a slow answer does not run out a failsafe-off primary's lease", async () => {
+    const fake = await fakeQemu("primary");
+    // The third beat is answered only after 3 lease lengths; every other beat at once.
+    const r = start(rig(fake, (_b, n) => (n === 3 ? { delayMs: 3 * TIMINGS.leaseMs, reply: {} } : {}), { keptLease: true }));
+    await until(() => r.beats.length >= 3);
+    const third = Date.now();
+    await until(() => Date.now() - third > 2 * TIMINGS.leaseMs, 3 * TIMINGS.leaseMs + 5000, "two lease lengths");
+    expect(commands(fake)).not.toContain("stop");
+    expect(fake.state.running).toBe(true);
+    expect(r.beats.length).toBeGreaterThan(6);
+  });
 });

@@ -18,7 +18,8 @@ import { pollUntil } from "../../src/demo/poll.js";
 
 export const TIMINGS: Timings = { heartbeatIntervalMs: 100, leaseMs: 1300, replicationStallMs: 300, failsafe: false, fenceLatencyMs: 200, watchdogMs: 1000 };
 
-export type Script = (beat: HeartbeatBody, n: number) => Partial<HeartbeatReplyBody> | { status: number; error: string } | null;
+/** A reply, an HTTP error, null (unreachable), or a reply held back for `delayMs`. */
+export type Script = (beat: HeartbeatBody, n: number) => Partial<HeartbeatReplyBody> | { status: number; error: string } | { delayMs: number; reply: Partial<HeartbeatReplyBody> } | null;
 
 export class FakeProcess implements QemuProcess {
   killed = 0;
@@ -62,8 +63,13 @@ export function rig(fake: FakeQemu, script: Script, opts: { dir?: string; watchd
     const body = JSON.parse(String(init.body)) as HeartbeatBody;
     beats.push(body);
     tokensSeen.push(String((init.headers as Record<string, string>).authorization));
-    const r = script(body, beats.length);
+    let r = script(body, beats.length);
     if (r === null) throw new TypeError("fetch failed: unreachable");
+    if ("delayMs" in r) {
+      const { delayMs, reply: later } = r;
+      await new Promise((res) => setTimeout(res, delayMs));
+      r = later;
+    }
     if ("status" in r) return new Response(JSON.stringify({ error: { code: r.error, message: r.error } }), { status: r.status });
     return new Response(JSON.stringify(reply(r, opts.timings)), { status: 200 });
   }) as typeof fetch;
@@ -76,7 +82,7 @@ export function rig(fake: FakeQemu, script: Script, opts: { dir?: string; watchd
     clock: systemClock,
     qmp,
     process,
-    arbiter: new ArbiterClient("http://arbiter.test", "pair1", tokenFile, 1000, fetchImpl),
+    arbiter: new ArbiterClient("http://arbiter.test", "pair1", tokenFile, fetchImpl),
     kept,
     watchdog: opts.watchdog ?? null,
     log: opts.log ?? silentLogger,
