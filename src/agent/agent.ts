@@ -92,7 +92,7 @@ export class Agent {
 
   #connected(timeoutMs: number): Promise<boolean> {
     const qmp = this.#d.qmp;
-    if (qmp.connected || this.#d.process.instance() === null) return Promise.resolve(qmp.connected);
+    if (qmp.connected || this.#d.process.read().kind === "gone") return Promise.resolve(qmp.connected);
     return waitFor<boolean>((fn) => qmp.onConnection(fn), (up) => up, timeoutMs);
   }
 
@@ -112,9 +112,9 @@ export class Agent {
   // ---- inputs ------------------------------------------------------------------------------
 
   async #refresh(timeoutMs: number) {
-    const instance = this.#d.process.instance();
-    const answer = instance ? await queryQemu(this.#d.qmp, timeoutMs) : null;
-    if (!this.#stopped) this.#apply(this.#core.observe(instance, answer, this.#d.clock.now()));
+    const reading = this.#d.process.read();
+    const answer = reading.kind !== "gone" ? await queryQemu(this.#d.qmp, timeoutMs) : null;
+    if (!this.#stopped) this.#apply(this.#core.observe(reading, answer, this.#d.clock.now()));
   }
 
   #onEvent(e: QmpEvent) {
@@ -156,7 +156,10 @@ export class Agent {
     for (const e of effects) {
       switch (e.kind) {
         case "fence":
-          void this.#fence(e.instance);
+          void this.#fence(e.instance, e.unknown);
+          break;
+        case "connect":
+          this.#d.qmp.reconnectNow();
           break;
         case "failover":
           void this.#failover(e.orderId, e.role, e.peerFenced);
@@ -183,10 +186,10 @@ export class Agent {
     }
   }
 
-  async #fence(instance: QemuInstance | null) {
+  async #fence(instance: QemuInstance | null, unknown: boolean) {
     const ac = (this.#procedure = new AbortController());
     const d = this.#d;
-    const out = await fence(instance, {
+    const out = await fence(instance ?? (unknown ? "unknown" : null), {
       qmp: d.qmp,
       process: d.process,
       clock: d.clock,

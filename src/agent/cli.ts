@@ -26,7 +26,7 @@ const agent = new Agent({
   nodeId: s.node,
   clock: systemClock,
   qmp: new QmpClient(s.qmp, { timeoutMs: 2000, backoff: { minMs: 100, maxMs: 5000 } }),
-  process: pidfileProcess(s.pidfile),
+  process: pidfileProcess(s.pidfile, { qmpPath: s.qmp.kind === "unix" ? s.qmp.path : null }),
   arbiter: new ArbiterClient(s.arbiter, s.pair, s.tokenFile),
   kept: fileKeptStore(join(s.stateDir, `${s.pair}.${s.node}.json`)),
   watchdog,

@@ -32,8 +32,10 @@ export interface FenceContext {
   signal: AbortSignal;
 }
 
-export async function fence(instance: QemuInstance | null, ctx: FenceContext): Promise<FenceOutcome> {
+/** `instance`: the QEMU to fence; "unknown" when one may run with no pid this agent may kill; null when gone. */
+export async function fence(instance: QemuInstance | "unknown" | null, ctx: FenceContext): Promise<FenceOutcome> {
   if (!instance) return { confirmed: true, how: "gone" };
+  const pid = instance === "unknown" ? null : instance.pid;
   const deadline = ctx.clock.now() + ctx.boundMs;
   const left = () => Math.max(1, deadline - ctx.clock.now());
   const { qmp } = ctx;
@@ -51,7 +53,7 @@ export async function fence(instance: QemuInstance | null, ctx: FenceContext): P
     }
     if (yanked > 0 && !(await exited)) {
       // The COLO thread has not left yet; stop anyway: a RESUME of the fenced instance is killed (the agent core watches).
-      ctx.log.warn("fence: no COLO_EXIT after the yank; stopping anyway", { pid: instance.pid });
+      ctx.log.warn("fence: no COLO_EXIT after the yank; stopping anyway", { pid });
     }
     if (ctx.signal.aborted) return { aborted: true };
     await qmp.execute("stop", undefined, { timeoutMs: left() });
@@ -60,7 +62,10 @@ export async function fence(instance: QemuInstance | null, ctx: FenceContext): P
     throw new Error("still running after stop");
   } catch (e) {
     if (ctx.signal.aborted) return { aborted: true };
-    ctx.log.warn("fence: kill by pid", { pid: instance.pid, why: e instanceof Error ? e.message : String(e) });
+    const why = e instanceof Error ? e.message : String(e);
+    // No verified pid: nothing may be killed; the fence fails and the watchdog is no longer petted.
+    if (instance === "unknown") return { confirmed: false, error: `QMP did not confirm the fence (${why}) and no verified pid to kill` };
+    ctx.log.warn("fence: kill by pid", { pid, why });
     const gone = await ctx.process.kill(instance, 2000);
     return gone ? { confirmed: true, how: "killed" } : { confirmed: false, error: `pid ${instance.pid} survived SIGKILL` };
   }

@@ -50,6 +50,8 @@ export const Heartbeat = z
     colo: ColoStatus.nullable(),
     vm: VmStatus.nullable(),
     qemu: QemuInstance.nullable(),
+    /** Why `qemu` is null although QEMU may run (no usable pidfile). */
+    qemuUnknown: z.string().max(200).optional(),
     peer: PeerView,
     checkpointDelayMs: ms(3_600_000).optional(),
     watchdog: WatchdogStatus,
@@ -57,8 +59,8 @@ export const Heartbeat = z
     fenced: z.boolean().optional(),
     ack: Ack.optional(),
   })
-  .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && b.qemu !== null), {
-    message: "colo, vm and qemu may be null only when qmp.ok is false",
+  .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && (b.qemu !== null || b.qemuUnknown !== undefined)), {
+    message: "colo, vm and qemu may be null only when qmp.ok is false (qemu also with qemuUnknown)",
     path: ["qmp", "ok"],
   })
   .openapi("Heartbeat");

@@ -135,7 +135,7 @@ function watchedAgent(pairId: string, node: string, token: string, qemu: () => F
     return new Response(text, { status: res.status, headers: res.headers });
   }) as typeof fetch;
   const process: QemuProcess = {
-    instance: () => (qemu() ? { pid: node === "a" ? 1001 : 1002, startedAt: 1 } : null),
+    read: () => (qemu() ? { kind: "running", instance: { pid: node === "a" ? 1001 : 1002, startedAt: 1 } } : { kind: "gone" }),
     kill: async () => {
       await qemu()?.stop();
       return true;

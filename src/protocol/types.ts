@@ -71,6 +71,8 @@ export interface BeatReport {
   colo: { mode: ColoMode; lastMode?: ColoMode; reason?: string } | null;
   vm: { running: boolean; status: string } | null;
   qemu: QemuInstance | null;
+  /** Set when `qemu` is null because the agent cannot tell (no usable pidfile): QEMU may still run. */
+  qemuUnknown?: string;
   peer: PeerReport;
   checkpointDelayMs?: number;
   watchdog: { armed: boolean; timeoutMs?: number };
@@ -108,6 +110,11 @@ export const PAIR_STATES = [
   "needs_operator",
 ] as const;
 export type PairStateName = (typeof PAIR_STATES)[number];
+
+/** The node's QEMU is gone for sure (not merely unknown for want of a pidfile). */
+export function qemuGone(r: Pick<BeatReport, "qemu" | "qemuUnknown">): boolean {
+  return r.qemu === null && r.qemuUnknown === undefined;
+}
 
 /** A node serves when its VM runs and it is not a COLO secondary. */
 export function reportsServing(r: Pick<BeatReport, "vm" | "colo"> | null): boolean {

@@ -140,7 +140,7 @@ describe("node agent", () => {
   it("keeps beating while one beat hangs: a slow answer does not run out a failsafe-off primary's lease", async () => {
     const fake = await fakeQemu("primary");
     // The third beat is answered only after 3 lease lengths; every other beat at once.
-    const r = start(rig(fake, (_b, n) => (n === 3 ? { delayMs: 3 * TIMINGS.leaseMs, reply: {} } : {}), { keptLease: true }));
+    const r = start(rig(fake, (_b, n) => (n === 3 ? { delayMs: 3 * TIMINGS.leaseMs, reply: {} } : ({} as ReturnType<Script>)), { keptLease: true }));
     await until(() => r.beats.length >= 3);
     const third = Date.now();
     await until(() => Date.now() - third > 2 * TIMINGS.leaseMs, 3 * TIMINGS.leaseMs + 5000, "two lease lengths");

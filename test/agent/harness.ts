@@ -9,6 +9,7 @@ import { systemClock } from "../../src/agent/clock.js";
 import { type KeptStore, fileKeptStore } from "../../src/agent/kept-state.js";
 import { type Logger, silentLogger } from "../../src/agent/log.js";
 import type { QemuProcess } from "../../src/agent/qemu/process.js";
+import type { QemuReading } from "../../src/protocol/agent/core.js";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { DEFAULT_IDS } from "../../src/agent/runbooks.js";
 import type { Watchdog } from "../../src/agent/watchdog.js";
@@ -27,8 +28,8 @@ export class FakeProcess implements QemuProcess {
     readonly fake: FakeQemu,
     public alive = true,
   ) {}
-  instance() {
-    return this.alive ? { pid: 4242, startedAt: 7 } : null;
+  read(): QemuReading {
+    return this.alive ? { kind: "running", instance: { pid: 4242, startedAt: 7 } } : { kind: "gone" };
   }
   async kill() {
     this.killed++;

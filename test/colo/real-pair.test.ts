@@ -77,6 +77,12 @@ async function protectedPair(name: string) {
   return { pair, pairId, agents };
 }
 
+function instanceOf(proc: ReturnType<typeof pidfileProcess>) {
+  const r = proc.read();
+  if (r.kind !== "running") throw new Error(`no QEMU instance: ${JSON.stringify(r)}`);
+  return r.instance;
+}
+
 const colo = (q: QmpClient) => q.execute<{ mode: string; "last-mode": string; reason: string }>("query-colo-status");
 const running = async (q: QmpClient) => (await q.execute<{ running: boolean }>("query-status")).running;
 
@@ -92,7 +98,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const qmp = new QmpClient({ kind: "unix", path: pair.primary.agentQmp }, { timeoutMs: 3000 });
     await qmp.connect();
     const proc = pidfileProcess(pair.primary.pidfile);
-    const out = await fence(proc.instance(), {
+    const out = await fence(instanceOf(proc), {
       qmp,
       process: proc,
       clock: systemClock,
@@ -119,7 +125,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
     await qmp.connect();
     const proc = pidfileProcess(pair.primary.pidfile);
     const warnings: string[] = [];
-    const out = await fence(proc.instance(), {
+    const out = await fence(instanceOf(proc), {
       qmp,
       process: proc,
       clock: systemClock,

@@ -4,7 +4,7 @@ import { type KeptState, NOTHING_KEPT } from "../../src/protocol/agent/serving-r
 import { DEFAULT_CONFIG, type Timings, stallMargin } from "../../src/protocol/timing.js";
 
 const T: Timings = { ...DEFAULT_CONFIG, failsafe: false };
-const QEMU = { pid: 10, startedAt: 20 };
+const QEMU = { kind: "running" as const, instance: { pid: 10, startedAt: 20 } };
 const answer = (mode: "primary" | "secondary" | "none", running = true): QemuAnswer => ({
   colo: { mode, lastMode: "none", reason: "none" },
   vm: { running, status: running ? "running" : "paused" },
@@ -122,5 +122,36 @@ describe("agent core: what it reports and the timings it acts on", () => {
     c.observe(QEMU, answer("secondary"), 5000);
     expect(c.failoverNotBefore(false, 6000)).toBe(5000 + t.replicationStallMs + stallMargin(t));
     expect(c.failoverNotBefore(true, 6000)).toBe(Number.NEGATIVE_INFINITY);
+  });
+});
+
+describe("agent core: what it knows of QEMU", () => {
+  it("gives a QEMU it has just seen the fence bound to answer before judging it, and never fences an -incoming one", () => {
+    const c = core({ ...NOTHING_KEPT, timings: T, configVersion: 1 });
+    // No lease (a replaced node): a QEMU that could serve is fenced, but not before QMP had its chance.
+    expect(kinds(c.observe(QEMU, null, 1000))).toEqual([]);
+    expect(kinds(c.evaluate(1000 + T.fenceLatencyMs / 2 - 1))).toEqual([]);
+    const incoming = { ...answer("none", false), vm: { running: false, status: "inmigrate" } };
+    expect(kinds(c.observe(QEMU, incoming, 1200))).toEqual([]);
+    expect(kinds(c.evaluate(5000))).toEqual([]);
+  });
+
+  it("fences a new QEMU that QMP never answered for once the fence bound has passed", () => {
+    const c = core({ ...NOTHING_KEPT, timings: T, configVersion: 1 });
+    c.observe(QEMU, null, 1000);
+    expect(kinds(c.evaluate(1000 + T.fenceLatencyMs / 2))).toEqual(["fence"]);
+  });
+
+  it("asks for a QMP connection at once when a QEMU appears and QMP is not connected", () => {
+    const c = new AgentCore({ nodeId: "n1", bootId: "b", kept: NOTHING_KEPT, defaults: T, now: 0 });
+    expect(kinds(c.observe(QEMU, null, 10))).toContain("connect");
+  });
+
+  it("reports a QEMU it cannot tie to a pid as unknown, never as gone, and fences it through QMP alone", () => {
+    const c = core({ ...NOTHING_KEPT, timings: T, configVersion: 1 });
+    const out = c.observe({ kind: "unknown", why: "pidfile missing" }, answer("primary"), 0);
+    const { report } = c.beat(10);
+    expect(report).toMatchObject({ qemu: null, qemuUnknown: "pidfile missing", qmp: { ok: true } });
+    expect(out).toContainEqual(expect.objectContaining({ kind: "fence", instance: null, unknown: true }));
   });
 });

@@ -282,3 +282,13 @@ describe("observations the arbiter may not stitch together", () => {
     expect(ordersOf(outs).find((o) => o.action === "failover")?.node).toBe("p");
   });
 });
+
+describe("a QEMU the agent cannot tie to a pid", () => {
+  it("is not taken for gone: no takeover without a fence", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    const unknown = { qemu: null, qemuUnknown: "pidfile missing" };
+    const outs = h.run(8000, { p: unknown, s: { replicating: false } }, 200);
+    expect(ordersOf(outs).filter((o) => o.action === "failover" && o.node === "s")).toEqual([]);
+  });
+});

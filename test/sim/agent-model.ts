@@ -3,7 +3,7 @@
  * shell of simulated QMP, beats, watchdog and /run. Only the shell is modelled here (the fence and
  * runbook procedures as QMP calls, timers); every judgement is the shipped agent's.
  */
-import { AgentCore, type AgentRuleSet, type Effect, type FenceOutcome, type RunbookOutcome } from "../../src/protocol/agent/core.js";
+import { AgentCore, type AgentRuleSet, type Effect, type FenceOutcome, type QemuReading, type RunbookOutcome } from "../../src/protocol/agent/core.js";
 import { type KeptState, NOTHING_KEPT } from "../../src/protocol/agent/serving-rules.js";
 import type { BeatReply } from "../../src/protocol/arbiter/decide.js";
 import { type Timings, fenceBound } from "../../src/protocol/timing.js";
@@ -78,7 +78,9 @@ export class AgentModel extends Proc {
     const answer = live && !live.frozen
       ? { colo: { mode: live.mode, lastMode: live.lastMode, reason: live.reason }, vm: { running: live.running, status: live.status }, checkpointDelayMs: live.mode === "primary" ? this.world.opts.checkpointDelayMs : null }
       : null;
-    this.#apply(this.core.observe(live?.instance ?? null, answer, now));
+    // A lost pidfile says nothing: QEMU may or may not run.
+    const reading: QemuReading = this.host.pidfileLost ? { kind: "unknown", why: "pidfile missing" } : live ? { kind: "running", instance: live.instance } : { kind: "gone" };
+    this.#apply(this.core.observe(reading, answer, now));
   }
 
   #onEvent(e: QmpEvent) {
@@ -108,7 +110,9 @@ export class AgentModel extends Proc {
     for (const e of effects) {
       switch (e.kind) {
         case "fence":
-          this.#fence(e.instance);
+          this.#fence(e.instance, e.unknown);
+          break;
+        case "connect":
           break;
         case "failover":
           this.#failover(e.orderId, e.role, e.peerFenced);
@@ -202,7 +206,7 @@ export class AgentModel extends Proc {
   }
 
   /** Yank; after the yank's COLO_EXIT, stop; confirm with query-status. Past the bound, kill. */
-  #fence(instance: QemuInstance | null) {
+  #fence(instance: QemuInstance | null, unknown: boolean) {
     const p = this.#begin();
     const done = (out: FenceOutcome) => {
       if (!this.#end(p)) return;
@@ -211,7 +215,12 @@ export class AgentModel extends Proc {
       this.#evaluate();
     };
     const q = this.#attached;
-    if (!q || !q.alive || !instance || !sameInstance(q.instance, instance)) return done({ confirmed: true, how: "gone" });
+    // With no verified pid, QMP alone can fence: whatever QMP reaches.
+    const target = unknown ? q : instance && q && sameInstance(q.instance, instance) ? q : null;
+    if (!target || !target.alive) {
+      this.after(0, () => done(unknown ? { confirmed: false, error: "no QMP and no pid" } : { confirmed: true, how: "gone" }));
+      return;
+    }
     const stop = () => {
       if (p.aborted) return done({ aborted: true });
       this.#call("stop", (r) => {
@@ -227,6 +236,7 @@ export class AgentModel extends Proc {
     const kill = () => {
       if (this.#proc !== p) return;
       if (p.aborted) return done({ aborted: true });
+      if (!instance) return done({ confirmed: false, error: "QMP did not confirm and no verified pid to kill" });
       this.#kill(instance);
       done({ confirmed: true, how: "killed" });
     };

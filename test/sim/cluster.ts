@@ -204,6 +204,15 @@ export class Cluster {
         this.arbiter.operator({ type: "configure", config, actor: "operator" });
         return;
       }
+      case "pidfile_lost": {
+        const h = this.hosts[f.node];
+        log(`${f.node}: QEMU's pidfile lost for ${f.forMs} ms`);
+        h.pidfileLost = true;
+        w.sched.after(f.forMs, () => {
+          h.pidfileLost = false;
+        });
+        return;
+      }
       case "rebuild": {
         // Re-protection: the node serving standalone becomes primary of a new secondary on the other host.
         const s = this.servingStandalone();

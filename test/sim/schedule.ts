@@ -21,7 +21,8 @@ export type Fault =
   | { at: number; kind: "maintenance"; enabled: boolean }
   | { at: number; kind: "resolve" }
   | { at: number; kind: "configure"; change: Partial<PairConfig> }
-  | { at: number; kind: "rebuild" };
+  | { at: number; kind: "rebuild" }
+  | { at: number; kind: "pidfile_lost"; node: NodeName; forMs: number };
 
 export interface Schedule {
   seed: number;
@@ -90,6 +91,7 @@ function faultArb(durationMs: number): fc.Arbitrary<Fault> {
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("resolve" as const) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("configure" as const), change: configArb.map((c) => ({ leaseMs: c.leaseMs, replicationStallMs: c.replicationStallMs, failsafe: c.failsafe, fenceLatencyMs: c.fenceLatencyMs })) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("rebuild" as const) }) },
+    { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("pidfile_lost" as const), node, forMs: fc.integer({ min: 500, max: 20_000 }) }) },
   );
 }
 

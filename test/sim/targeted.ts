@@ -44,6 +44,16 @@ export const TARGETED: Targeted[] = [
       ]);
     },
   },
+  {
+    name: "a lost pidfile on a serving primary while replication breaks",
+    property: "safety",
+    aim: "QEMU runs but its pidfile is gone: the agent must not report it gone (that allows a takeover without a fence)",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 10_000, kind: "pidfile_lost", node: "a", forMs: 30_000 },
+        { at: 11_000 + (seed % 10) * 100, kind: "partition", links: ["a=>b", "b=>a"], forMs: 30_000 },
+      ]),
+  },
   ...(["a", "b"] as const).map(
     (node): Targeted => ({
       name: `agent restart on ${node === "a" ? "the primary" : "the secondary"} of a protected pair`,

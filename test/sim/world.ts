@@ -85,6 +85,8 @@ export class Host {
   bootAt = 0;
   /** The watchdog's hardware deadline in real time, while armed. */
   watchdogFiresAt: number | null = null;
+  /** QEMU's pidfile is gone or unreadable (the agent cannot tell whether QEMU runs). */
+  pidfileLost = false;
   /** What the agent keeps under /run: wiped by a reboot. */
   runDir: unknown = null;
   constructor(

@@ -63,6 +63,7 @@ export class QmpClient {
   #stateListeners = new Set<(connected: boolean) => void>();
   #closed = false;
   #retry: ReturnType<typeof setTimeout> | null = null;
+  #connecting = false;
   #greeting: ((ok: boolean, err?: QmpError) => void) | null = null;
 
   constructor(address: QmpAddress, opts: QmpClientOptions = {}) {
@@ -93,6 +94,14 @@ export class QmpClient {
   /** Connects now, and again with backoff whenever the connection is lost, until close(). */
   start(): void {
     this.#closed = false;
+    void this.#connectLoop(this.#backoff.minMs);
+  }
+
+  /** A new QEMU appeared: connect now rather than after the grown backoff. */
+  reconnectNow(): void {
+    if (this.#closed || this.#ready || this.#connecting) return;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
     void this.#connectLoop(this.#backoff.minMs);
   }
 
@@ -170,12 +179,15 @@ export class QmpClient {
   }
 
   async #connectLoop(delay: number) {
-    if (this.#closed) return;
+    if (this.#closed || this.#connecting) return;
+    this.#connecting = true;
     try {
       await this.connect();
     } catch {
       if (this.#closed) return;
       this.#retry = setTimeout(() => void this.#connectLoop(Math.min(delay * 2, this.#backoff.maxMs)), delay);
+    } finally {
+      this.#connecting = false;
     }
   }
 

@@ -37,6 +37,13 @@ export interface QemuAnswer {
   checkpointDelayMs: number | null;
 }
 
+/**
+ * What the pidfile says, checked against the process table: a verified QEMU instance; gone (its pid
+ * is dead or reused by another program); or unknown (no usable pidfile, or a QEMU this agent cannot
+ * tie to its QMP socket): QEMU may run, and there is no pid this agent may kill.
+ */
+export type QemuReading = { kind: "running"; instance: QemuInstance } | { kind: "gone" } | { kind: "unknown"; why: string };
+
 export type QmpEventName = "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD";
 
 /** The part of the arbiter's reply the agent acts on (the API's HeartbeatReply). */
@@ -50,8 +57,13 @@ export type FenceOutcome = { confirmed: true; how: string } | { confirmed: false
 export type RunbookOutcome = { ok: true } | { ok: false; step: string; error: string };
 
 export type Effect =
-  /** Fence this instance (yank, stop, confirm; kill past the bound); report with fenceDone. */
-  | { kind: "fence"; instance: QemuInstance | null; reason: string }
+  /**
+   * Fence this instance (yank, stop, confirm; kill past the bound); report with fenceDone. With no
+   * instance and `unknown`, QEMU may run but has no pid to kill: QMP alone must confirm.
+   */
+  | { kind: "fence"; instance: QemuInstance | null; unknown: boolean; reason: string }
+  /** A QEMU instance appeared: connect to its QMP now, not after the reconnect backoff. */
+  | { kind: "connect" }
   /** Run the failover runbook for this role; report with runbookDone. */
   | { kind: "failover"; orderId: string; role: ColoMode; peerFenced: boolean }
   /** Abort the fence or runbook under way; it reports back (aborted) when it has let go. */
@@ -66,7 +78,7 @@ export type Effect =
 type Wish = { kind: "fence"; orderId: string | null; reason: string } | { kind: "failover"; orderId: string; peerFenced: boolean };
 
 type Owner =
-  | { kind: "fence"; instance: QemuInstance | null; startedAt: number; orderId: string | null }
+  | { kind: "fence"; instance: QemuInstance | null; unknown: boolean; startedAt: number; orderId: string | null }
   | { kind: "runbook"; orderId: string };
 
 /**
@@ -102,7 +114,11 @@ export class AgentCore {
   #tracker: ReplicationTracker = unwatchedTracker();
   #watch = 0;
   #connected = false;
-  #instance: QemuInstance | null = null;
+  #qemu: QemuReading = { kind: "gone" };
+  /** When the current QEMU (instance, or unknown one) was first seen: it gets the fence bound to answer QMP. */
+  #seenAt: number | null = null;
+  /** The unknown QEMU this agent fenced through QMP (it has no pid to bind the fence to). */
+  #fencedUnknown = false;
   #known: QemuAnswer | null = null;
   #lastOkAt: number | null = null;
   #seq = 0;
@@ -133,7 +149,7 @@ export class AgentCore {
   }
 
   get instance(): QemuInstance | null {
-    return this.#instance;
+    return this.#qemu.kind === "running" ? this.#qemu.instance : null;
   }
 
   get known(): QemuAnswer | null {
@@ -147,7 +163,17 @@ export class AgentCore {
 
   /** Whether this node's VM could serve now: a service stop may disarm the watchdog only if not. */
   couldServe(): boolean {
-    return couldServe({ instance: this.#instance, mode: this.#known?.colo.mode ?? null, status: this.#known?.vm.status ?? null }, this.#kept.fenced);
+    const q = this.#qemu;
+    if (q.kind === "gone") return false;
+    const mode = this.#known?.colo.mode ?? null;
+    const status = this.#known?.vm.status ?? null;
+    if (q.kind === "unknown") return !this.#fencedUnknown && mode !== "secondary" && status !== "inmigrate";
+    return couldServe({ instance: q.instance, mode, status }, this.#kept.fenced);
+  }
+
+  /** A QEMU QMP has not answered for yet, still within the fence bound of being first seen: not judged yet. */
+  #awaitingFirstAnswer(now: number): boolean {
+    return this.#qemu.kind !== "gone" && this.#known === null && this.#seenAt !== null && now < this.#seenAt + fenceBound(this.#timings);
   }
 
   // ---- what the shell observes ------------------------------------------------------
@@ -166,15 +192,20 @@ export class AgentCore {
     return this.evaluate(now);
   }
 
-  /** The pidfile's instance and, if QMP answered for it, what it said. */
-  observe(instance: QemuInstance | null, answer: QemuAnswer | null, now: number): Effect[] {
-    if (!sameInstance(instance, this.#instance)) {
-      // A new QEMU: nothing known of the old one applies.
-      this.#instance = instance;
+  /** What the pidfile says and, if QMP answered, what it said. */
+  observe(reading: QemuReading, answer: QemuAnswer | null, now: number): Effect[] {
+    if (!sameReading(reading, this.#qemu)) {
+      // Another QEMU: nothing known of the old one applies, and the new one is asked at once.
+      this.#qemu = reading;
       this.#known = null;
       this.#lastOkAt = null;
+      this.#fencedUnknown = false;
+      this.#fenceFailed = false;
+      this.#seenAt = reading.kind === "gone" ? null : now;
+      if (reading.kind === "unknown") this.#log("warn", "QEMU unknown", { why: reading.why });
+      if (reading.kind !== "gone" && !this.#connected) this.#out.push({ kind: "connect" });
     }
-    if (instance && answer) {
+    if (reading.kind !== "gone" && answer) {
       this.#known = answer;
       this.#lastOkAt = now;
       this.#tracker = track(this.#tracker, { type: "mode", mode: answer.colo.mode }, now);
@@ -196,7 +227,7 @@ export class AgentCore {
               : null;
     if (e) this.#tracker = track(this.#tracker, e, at);
     const fenced = this.#kept.fenced;
-    if (name === "RESUME" && fenced && sameInstance(fenced, this.#instance) && this.#owner?.kind !== "fence") {
+    if (name === "RESUME" && fenced && sameInstance(fenced, this.instance) && this.#owner?.kind !== "fence") {
       // Something restarted the VM this agent fenced: it may not serve.
       this.#log("error", "fenced VM resumed: kill", { pid: fenced.pid });
       this.#out.push({ kind: "kill", instance: fenced });
@@ -225,7 +256,8 @@ export class AgentCore {
     const view = replicationView(this.#tracker, now, t.replicationStallMs);
     const lastOk = this.#lastOkAt;
     // QMP is healthy when it answered lately for the instance the pidfile names.
-    const ok = this.#connected && this.#instance !== null && k !== null && lastOk !== null && now - lastOk <= t.heartbeatIntervalMs + t.fenceLatencyMs;
+    const q = this.#qemu;
+    const ok = this.#connected && q.kind !== "gone" && k !== null && lastOk !== null && now - lastOk <= t.heartbeatIntervalMs + t.fenceLatencyMs;
     const report: BeatReport = {
       nodeId: this.nodeId,
       bootId: this.bootId,
@@ -235,7 +267,8 @@ export class AgentCore {
       qmp: { ok, ...(lastOk !== null ? { lastOkMsAgo: Math.max(0, Math.round(now - lastOk)) } : {}) },
       colo: k ? { ...k.colo } : null,
       vm: k ? { ...k.vm } : null,
-      qemu: this.#instance,
+      qemu: this.instance,
+      ...(q.kind === "unknown" ? { qemuUnknown: q.why.slice(0, 200) } : {}),
       peer: {
         replicating: view.healthy,
         view: view.state,
@@ -243,7 +276,7 @@ export class AgentCore {
         ...(view.lastCheckpointMsAgo !== null ? { lastCheckpointMsAgo: Math.round(view.lastCheckpointMsAgo) } : {}),
       },
       watchdog: { armed: false },
-      fenced: this.#instance !== null && sameInstance(this.#kept.fenced, this.#instance),
+      fenced: (this.instance !== null && sameInstance(this.#kept.fenced, this.instance)) || (q.kind === "unknown" && this.#fencedUnknown),
     };
     if (k?.colo.mode === "primary" && k.checkpointDelayMs !== null) report.checkpointDelayMs = k.checkpointDelayMs;
     const running = this.#owner && ("orderId" in this.#owner ? this.#owner.orderId : null);
@@ -315,19 +348,21 @@ export class AgentCore {
 
   #begin(w: Wish, now: number) {
     if (w.kind === "fence") {
-      const instance = this.#instance;
-      if (instance && sameInstance(instance, this.#kept.fenced)) {
+      const instance = this.instance;
+      const unknown = this.#qemu.kind === "unknown";
+      if ((instance && sameInstance(instance, this.#kept.fenced)) || (unknown && this.#fencedUnknown)) {
         if (w.orderId) this.#finish({ orderId: w.orderId, state: "ok" });
         return;
       }
-      this.#owner = { kind: "fence", instance, startedAt: now, orderId: w.orderId };
-      this.#log("warn", "fence", { reason: w.reason, pid: instance?.pid ?? null });
-      this.#out.push({ kind: "fence", instance, reason: w.reason });
+      this.#owner = { kind: "fence", instance, unknown, startedAt: now, orderId: w.orderId };
+      this.#log("warn", "fence", { reason: w.reason, pid: instance?.pid ?? null, unknown });
+      this.#out.push({ kind: "fence", instance, unknown, reason: w.reason });
       return;
     }
     this.#owner = { kind: "runbook", orderId: w.orderId };
     // A failover order to a fenced node is how it is resumed.
     if (this.#kept.fenced) this.#keep({ fenced: null });
+    this.#fencedUnknown = false;
     this.#fenceFailed = false;
     this.#out.push({ kind: "beat" });
     this.#out.push({ kind: "failover", orderId: w.orderId, role: this.#known?.colo.mode ?? "none", peerFenced: w.peerFenced });
@@ -341,7 +376,8 @@ export class AgentCore {
       this.#log("info", "fence aborted", { pid: o.instance?.pid ?? null });
     } else if (out.confirmed) {
       this.#fenceFailed = false;
-      this.#keep({ fenced: o.instance });
+      if (o.unknown) this.#fencedUnknown = true;
+      else this.#keep({ fenced: o.instance });
       this.#log("warn", "fence confirmed", { how: out.how, pid: o.instance?.pid ?? null, ms: now - o.startedAt });
       if (o.orderId) this.#finish({ orderId: o.orderId, state: "ok" });
     } else {
@@ -403,7 +439,9 @@ export class AgentCore {
     const cover = this.#cover(now);
     const serving = this.couldServe();
     const fencing = this.#owner?.kind === "fence" || this.#queued?.kind === "fence";
-    if (this.#rules.mustFence(serving, cover, now) && !fencing) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
+    // A QEMU just seen gets the fence bound to answer QMP before it is judged (an -incoming one cannot serve).
+    // After a fence that could not be confirmed the watchdog resets the host; no fence storm meanwhile.
+    if (this.#rules.mustFence(serving, cover, now) && !fencing && !this.#fenceFailed && !this.#awaitingFirstAnswer(now)) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
     const o = this.#owner;
     const overdue = this.#fenceFailed || (o?.kind === "fence" && fenceOverdue(o.startedAt, now, this.#timings));
     if (this.#rules.mayPetWatchdog(serving, cover, now, overdue)) this.#out.push({ kind: "pet" });
@@ -417,7 +455,8 @@ export class AgentCore {
     const at = nextFenceCheck(this.#cover(now));
     const o = this.#owner;
     const overdueAt = o?.kind === "fence" ? o.startedAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
-    return Math.min(at > now ? at : Number.POSITIVE_INFINITY, overdueAt > now ? overdueAt : Number.POSITIVE_INFINITY);
+    const judgeAt = this.#awaitingFirstAnswer(now) && this.#seenAt !== null ? this.#seenAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
+    return Math.min(at > now ? at : Number.POSITIVE_INFINITY, overdueAt > now ? overdueAt : Number.POSITIVE_INFINITY, judgeAt);
   }
 
   // ---- helpers -----------------------------------------------------------------------------------
@@ -430,4 +469,9 @@ export class AgentCore {
   #log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) {
     this.#out.push({ kind: "log", level, msg, ...(fields ? { fields } : {}) });
   }
+}
+
+function sameReading(a: QemuReading, b: QemuReading): boolean {
+  if (a.kind === "running" && b.kind === "running") return sameInstance(a.instance, b.instance);
+  return a.kind === b.kind && a.kind !== "running";
 }

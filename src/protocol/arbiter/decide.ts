@@ -11,6 +11,7 @@ import {
   type OrderAction,
   type PairStateName,
   type Role,
+  qemuGone,
   reportsServing,
   sameInstance,
   viewOf,
@@ -314,8 +315,10 @@ class Step {
         this.needOperator(`failover ${o.id} on ${node} failed: ${ack.error ?? "no error text"}`);
       }
     } else if (ack.state === "ok") {
-      d.fenced[node] = { instance: r.qemu, at: this.now };
-      this.log("node_fenced", `${node} fenced${r.qemu ? ` (pid ${r.qemu.pid})` : " (QEMU gone)"}`, { actor, node, data });
+      // The fence binds to the instance the order was for, not to whatever the acknowledging beat shows.
+      const instance = o.instance ?? r.qemu;
+      d.fenced[node] = { instance, at: this.now };
+      this.log("node_fenced", `${node} fenced${instance ? ` (pid ${instance.pid})` : qemuGone(r) ? " (QEMU gone)" : ""}`, { actor, node, data });
     } else {
       this.log("fence_failed", `fence ${o.id} on ${node} failed: ${ack.error ?? ""}`, { actor, node, data });
       this.needOperator(`fence of ${node} failed: ${ack.error ?? "no error text"}`);
@@ -357,7 +360,7 @@ class Step {
     for (const o of [...this.d.orders]) {
       const r = seen(this.s, o.node)?.report;
       if (o.action === "fence") {
-        if (o.instance && r && isFresh(this.s, o.node, this.now) && !sameInstance(o.instance, r.qemu)) {
+        if (o.instance && r && isFresh(this.s, o.node, this.now) && (r.qemu !== null || qemuGone(r)) && !sameInstance(o.instance, r.qemu)) {
           this.dropOrder(o);
           o.state = "ok";
           this.d.fenced[o.node] = { instance: o.instance, at: this.now };
@@ -425,7 +428,7 @@ class Step {
     if (!why) return false;
     this.decision("keep_primary", `${why}: ${p} goes on standalone`);
     this.issueFailover(p, why);
-    if (isFresh(this.s, s, this.now) && seen(this.s, s)!.report.qemu) this.issue(s, "fence", `${p} goes on standalone`);
+    if (isFresh(this.s, s, this.now) && !qemuGone(seen(this.s, s)!.report)) this.issue(s, "fence", `${p} goes on standalone`);
     return true;
   }
 
@@ -437,7 +440,7 @@ class Step {
   secondaryLost(s: NodeId, pr: BeatReport): boolean {
     const n = seen(this.s, s);
     if (!n || !isFresh(this.s, s, this.now) || !isSick(this.s, s, this.now)) return false;
-    if (n.report.qemu === null || viewOf(pr) !== "healthy") return true;
+    if (qemuGone(n.report) || viewOf(pr) !== "healthy") return true;
     return n.sickSince !== null && this.now >= n.sickSince + arbiterTimings(this.d).replicationStallMs;
   }
 
@@ -465,7 +468,7 @@ class Step {
     const other = otherNode(d, target);
     d.plan = { target, reason, actor, since: this.now };
     const or = seen(this.s, other)?.report;
-    if (isFresh(this.s, other, this.now) && or?.qemu && !isFencedInstance(this.s, other) && !pendingOrder(this.s, other)) {
+    if (isFresh(this.s, other, this.now) && or && !qemuGone(or) && !isFencedInstance(this.s, other) && !pendingOrder(this.s, other)) {
       this.issue(other, "fence", `${target} takes over`);
     }
     this.proceed(d.plan);
@@ -475,8 +478,8 @@ class Step {
     const d = this.d;
     const other = otherNode(d, plan.target);
     const or = seen(this.s, other)?.report;
-    const qemuGone = isFresh(this.s, other, this.now) && or?.qemu === null;
-    const fenced = this.fenceConfirmedSince(other, plan.since) || isFencedInstance(this.s, other) || qemuGone;
+    const gone = isFresh(this.s, other, this.now) && !!or && qemuGone(or);
+    const fenced = this.fenceConfirmedSince(other, plan.since) || isFencedInstance(this.s, other) || gone;
     if (!fenced) {
       // An agent that still beats obeys its fence order: wait for the confirmation.
       if (isFresh(this.s, other, this.now) || !pastLease(this.s, other, this.now)) return;

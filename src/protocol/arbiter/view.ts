@@ -1,6 +1,6 @@
 /** What the arbiter can tell about each node and the pair at an instant; no decisions here. */
 import { leaseMargin } from "../timing.js";
-import { type BeatReport, type NodeId, type PairStateName, reportsServing, sameInstance, viewOf } from "../types.js";
+import { type BeatReport, type NodeId, type PairStateName, qemuGone, reportsServing, sameInstance, viewOf } from "../types.js";
 import { type ArbiterState, type NodeSeen, arbiterTimings, otherNode } from "./state.js";
 
 export function seen(s: ArbiterState, node: NodeId): NodeSeen | undefined {
@@ -15,7 +15,7 @@ export function isFresh(s: ArbiterState, node: NodeId, now: number): boolean {
 
 /** Sick: QEMU gone, or QMP silent for longer than F. A hung QEMU is a sick node. */
 export function reportsSick(r: BeatReport, fenceLatencyMs: number): boolean {
-  if (r.qemu === null) return true;
+  if (qemuGone(r)) return true;
   return !r.qmp.ok && (r.qmp.lastOkMsAgo ?? Number.POSITIVE_INFINITY) > fenceLatencyMs;
 }
 
@@ -44,7 +44,7 @@ export function isSilent(s: ArbiterState, node: NodeId, now: number): boolean {
 export function isFencedInstance(s: ArbiterState, node: NodeId): boolean {
   const f = s.durable.fenced[node];
   const r = seen(s, node)?.report;
-  return !!f && !!r && (f.instance === null ? r.qemu === null : sameInstance(f.instance, r.qemu));
+  return !!f && !!r && (f.instance === null ? qemuGone(r) : sameInstance(f.instance, r.qemu));
 }
 
 export function pendingOrder(s: ArbiterState, node: NodeId) {
@@ -67,7 +67,7 @@ export function protectedRoles(s: ArbiterState, now: number, keep = false): { pr
   if (!ra || !rb || !isFresh(s, a, now) || !isFresh(s, b, now)) return null;
   const stallMs = arbiterTimings(s.durable).replicationStallMs;
   // To stay protected, a QEMU whose QMP stalls for less than S (loading a large checkpoint) still counts.
-  const sick = (n: NodeId) => isSick(s, n, now) && !(keep && seen(s, n)!.report.qemu !== null && now < (seen(s, n)!.sickSince ?? now) + stallMs);
+  const sick = (n: NodeId) => isSick(s, n, now) && !(keep && !qemuGone(seen(s, n)!.report) && now < (seen(s, n)!.sickSince ?? now) + stallMs);
   if (sick(a) || sick(b)) return null;
   const ok = (r: BeatReport) => (keep ? viewOf(r) !== "broken" : viewOf(r) === "healthy");
   if (!ok(ra) || !ok(rb)) return null;
