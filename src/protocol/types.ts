@@ -93,6 +93,8 @@ export interface Order {
   delivered: boolean;
   /** For a fence: the QEMU instance it is meant for, when known. */
   instance: QemuInstance | null;
+  /** For a failover: the other node's fence was confirmed when it was issued (the agent may skip its stall wait). */
+  peerFenced?: boolean;
   step?: string;
   error?: string;
 }

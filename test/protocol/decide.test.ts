@@ -292,3 +292,61 @@ describe("a QEMU the agent cannot tie to a pid", () => {
     expect(ordersOf(outs).filter((o) => o.action === "failover" && o.node === "s")).toEqual([]);
   });
 });
+
+describe("waits that no clock step or restart may shorten", () => {
+  const S = DEFAULT_CONFIG.replicationStallMs;
+  const mS = stallMargin(DEFAULT_CONFIG);
+
+  it("an operator's failover from a silent primary waits, with failsafe on, S + m after the secondary's first broken report", () => {
+    const h = new Harness({ failsafe: true });
+    h.protect();
+    const brokenFrom = h.now + 100;
+    h.run(L + m + 500, { p: null, s: { replicating: false } }, 100);
+    expect(h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" }).rejection).toBeNull();
+    const outs = h.run(S + mS, { p: null, s: { replicating: false } }, 100);
+    const order = ordersOf(outs).find((o) => o.action === "failover");
+    expect(order?.node).toBe("s");
+    expect(order!.issuedAt).toBeGreaterThanOrEqual(brokenFrom + S + mS);
+  });
+
+  it("a failover issued on a confirmed fence tells the agent so; one issued on a lease running out does not", () => {
+    const h = new Harness();
+    h.protect();
+    h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });
+    const fence = h.s.durable.orders.find((o) => o.action === "fence")!;
+    h.beat("p", { ack: { orderId: fence.id, state: "ok" } });
+    const failover = h.s.durable.orders.find((o) => o.action === "failover")!;
+    expect(h.beat("s").reply?.order).toMatchObject({ id: failover.id, peerFenced: true });
+  });
+
+  it("a node whose agent restarted must echo a settling configuration again", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, failsafe: false, leaseMs: 2600 }, actor: "ops" });
+    h.run(1000, { p: {}, s: {} });
+    expect(h.s.durable.config.allEchoedAt).not.toBeNull();
+    h.beat("s", { bootId: "s-boot-2", configVersion: 0 });
+    expect(h.s.durable.config.echoed).toEqual(["p"]);
+    expect(h.s.durable.config.allEchoedAt).toBeNull();
+  });
+});
+
+describe("a fenced node ordered to serve", () => {
+  it("is no longer taken for fenced: a later switchover away from it fences it first", () => {
+    const h = new Harness();
+    h.protect();
+    h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });
+    const f1 = h.s.durable.orders.find((o) => o.action === "fence")!;
+    h.beat("p", { ack: { orderId: f1.id, state: "ok" }, fenced: true });
+    const fo = h.s.durable.orders.find((o) => o.action === "failover")!;
+    h.beat("s", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
+    // Back to p (it was fenced; the failover order resumes it), then away from it again.
+    h.apply({ type: "failover", target: "p", reason: "back", actor: "ops" });
+    const f2 = h.s.durable.orders.find((o) => o.action === "fence")!;
+    h.beat("s", { ack: { orderId: f2.id, state: "ok" }, mode: "none", fenced: true });
+    const back = h.s.durable.orders.find((o) => o.action === "failover")!;
+    h.beat("p", { ack: { orderId: back.id, state: "ok" }, mode: "none" });
+    const out = h.apply({ type: "failover", target: "s", reason: "again", actor: "ops" });
+    expect(out.issued.map((o) => [o.action, o.node])).toEqual([["fence", "p"]]);
+  });
+});

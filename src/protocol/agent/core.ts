@@ -135,7 +135,9 @@ export class AgentCore {
     this.nodeId = init.nodeId;
     this.bootId = init.bootId;
     this.#kept = init.kept;
-    this.#timings = init.kept.timings ? saferForAgent(init.kept.timings, init.defaults) : init.defaults;
+    // Until the arbiter answers: the safer of what was applied last and the defaults; with nothing
+    // kept, failsafe off (a failsafe-off pair's agent must never serve on its own view).
+    this.#timings = saferForAgent(init.kept.timings ?? { ...init.defaults, failsafe: false }, init.defaults);
     this.#configVersion = init.kept.configVersion;
     this.#leaseUntil = startingLease(init.kept, init.now);
   }
@@ -235,10 +237,14 @@ export class AgentCore {
     return this.evaluate(now);
   }
 
-  /** Replication was working when last seen: a yank will be followed by a COLO_EXIT. */
+  /**
+   * The COLO thread may still run (in COLO mode, no COLO_EXIT seen): a fence must wait for the
+   * COLO_EXIT its yank causes, since until then a checkpoint's vm_start can undo its stop. A bad
+   * quorum report breaks replication but does not stop the thread.
+   */
   get streaming(): boolean {
     const mode = this.#known?.colo.mode;
-    return !this.#tracker.broken && (mode === "primary" || mode === "secondary");
+    return !this.#tracker.exited && (mode === "primary" || mode === "secondary");
   }
 
   /** The agent's own yank broke the stream. */

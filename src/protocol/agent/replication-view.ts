@@ -14,6 +14,8 @@ export interface ReplicationTracker {
   mode: ColoMode | null;
   /** A COLO_EXIT error, a bad quorum report or our own yank since COLO was entered. */
   broken: boolean;
+  /** A COLO_EXIT was seen: the COLO thread has left its loop, so no checkpoint can restart the VM. */
+  exited: boolean;
   /** Events may have been missed before `watchingSince`: nothing is trusted until a checkpoint completes. */
   unverified: boolean;
   /** Since when this agent has seen every QMP event (its current QMP connection); null while not connected. */
@@ -37,7 +39,7 @@ export type ReplicationEvent =
 
 /** Not connected yet: nothing seen, nothing trusted. */
 export function unwatchedTracker(): ReplicationTracker {
-  return { mode: null, broken: false, unverified: true, watchingSince: null, checkpointStartedAt: null, lastCheckpointAt: null };
+  return { mode: null, broken: false, exited: false, unverified: true, watchingSince: null, checkpointStartedAt: null, lastCheckpointAt: null };
 }
 
 function inColo(mode: ColoMode | null): boolean {
@@ -54,7 +56,7 @@ export function track(t: ReplicationTracker, e: ReplicationEvent, at: number): R
       if (e.mode === t.mode) return t;
       // Entering COLO starts a new replication: old errors no longer apply.
       return inColo(e.mode) && !inColo(t.mode)
-        ? { ...t, mode: e.mode, broken: false, checkpointStartedAt: null, lastCheckpointAt: null }
+        ? { ...t, mode: e.mode, broken: false, exited: false, checkpointStartedAt: null, lastCheckpointAt: null }
         : { ...t, mode: e.mode, checkpointStartedAt: null };
     case "stop":
       return inColo(t.mode) && t.checkpointStartedAt === null ? { ...t, checkpointStartedAt: at } : t;
@@ -66,7 +68,7 @@ export function track(t: ReplicationTracker, e: ReplicationEvent, at: number): R
       return { ...t, checkpointStartedAt: null, lastCheckpointAt: done, unverified: false };
     }
     case "colo_exit":
-      return e.reason === "error" ? { ...t, broken: true, checkpointStartedAt: null } : t;
+      return e.reason === "error" ? { ...t, broken: true, exited: true, checkpointStartedAt: null } : { ...t, exited: true };
     case "quorum_bad":
     case "yanked":
       return { ...t, broken: true };

@@ -187,7 +187,7 @@ class Step {
     };
     this.noteGuard(r);
     this.noteSelfFence(r);
-    this.noteConfigEcho(r);
+    this.noteConfigEcho(r, prev);
     this.noteCheckpointDelay(r);
     if (r.ack) this.acknowledge(r.nodeId, r.ack, r);
     this.evaluate();
@@ -229,7 +229,7 @@ class Step {
       role: roleOf(d, node),
       lease: { granted, ms: granted ? t.leaseMs : 0 },
       config: { ...t, version: d.config.version },
-      order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: this.fenceConfirmedSince(otherNode(d, node), o.issuedAt) } : null,
+      order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced === true } : null,
     };
   }
 
@@ -259,9 +259,15 @@ class Step {
     });
   }
 
-  noteConfigEcho(r: BeatReport) {
+  noteConfigEcho(r: BeatReport, prev: NodeSeen | undefined) {
     const c = this.d.config;
-    if (!c.previous || r.configVersion !== c.version || c.echoed.includes(r.nodeId)) return;
+    if (!c.previous) return;
+    if (prev && prev.bootId !== r.bootId && c.echoed.includes(r.nodeId)) {
+      // A new agent process may have started on other timings: its echo must come again.
+      c.echoed = c.echoed.filter((n) => n !== r.nodeId);
+      c.allEchoedAt = null;
+    }
+    if (r.configVersion !== c.version || c.echoed.includes(r.nodeId)) return;
     c.echoed.push(r.nodeId);
     if (this.d.nodeIds.every((n) => c.echoed.includes(n))) c.allEchoedAt = this.now;
   }
@@ -317,7 +323,7 @@ class Step {
     } else if (ack.state === "ok") {
       // The fence binds to the instance the order was for, not to whatever the acknowledging beat shows.
       const instance = o.instance ?? r.qemu;
-      d.fenced[node] = { instance, at: this.now };
+      d.fenced[node] = { instance, at: this.now, epoch: o.epoch };
       this.log("node_fenced", `${node} fenced${instance ? ` (pid ${instance.pid})` : qemuGone(r) ? " (QEMU gone)" : ""}`, { actor, node, data });
     } else {
       this.log("fence_failed", `fence ${o.id} on ${node} failed: ${ack.error ?? ""}`, { actor, node, data });
@@ -363,7 +369,7 @@ class Step {
         if (o.instance && r && isFresh(this.s, o.node, this.now) && (r.qemu !== null || qemuGone(r)) && !sameInstance(o.instance, r.qemu)) {
           this.dropOrder(o);
           o.state = "ok";
-          this.d.fenced[o.node] = { instance: o.instance, at: this.now };
+          this.d.fenced[o.node] = { instance: o.instance, at: this.now, epoch: o.epoch };
           this.log("node_fenced", `${o.node}: the QEMU instance of fence ${o.id} is gone`, { node: o.node, data: { orderId: o.id } });
         }
         continue;
@@ -466,7 +472,7 @@ class Step {
   startTakeover(target: NodeId, reason: string, actor: string) {
     const d = this.d;
     const other = otherNode(d, target);
-    d.plan = { target, reason, actor, since: this.now };
+    d.plan = { target, reason, actor, since: this.now, epoch: d.epoch };
     const or = seen(this.s, other)?.report;
     if (isFresh(this.s, other, this.now) && or && !qemuGone(or) && !isFencedInstance(this.s, other) && !pendingOrder(this.s, other)) {
       this.issue(other, "fence", `${target} takes over`);
@@ -479,7 +485,8 @@ class Step {
     const other = otherNode(d, plan.target);
     const or = seen(this.s, other)?.report;
     const gone = isFresh(this.s, other, this.now) && !!or && qemuGone(or);
-    const fenced = this.fenceConfirmedSince(other, plan.since) || isFencedInstance(this.s, other) || gone;
+    const confirmed = this.fenceConfirmedSince(other, plan.epoch);
+    const fenced = confirmed || isFencedInstance(this.s, other) || gone;
     if (!fenced) {
       // An agent that still beats obeys its fence order: wait for the confirmation.
       if (isFresh(this.s, other, this.now) || !pastLease(this.s, other, this.now)) return;
@@ -487,21 +494,28 @@ class Step {
         this.needOperator(`${other} is silent and unguarded: it may still serve, so ${plan.target} is not ordered to take over`);
         return;
       }
+      // With failsafe ON the silent node may serve on its own view until S after the target's first
+      // broken report, whoever asked for the takeover (rule 3 waits so; an operator's failover too).
+      const t = arbiterTimings(d);
+      const broken = seen(this.s, plan.target)?.brokenSince ?? null;
+      if (t.failsafe && broken !== null && this.now < broken + t.replicationStallMs + stallMargin(t)) return;
     }
     d.plan = null;
-    this.issueFailover(plan.target, plan.reason);
+    this.issueFailover(plan.target, plan.reason, fenced);
   }
 
-  fenceConfirmedSince(node: NodeId, since: number): boolean {
+  fenceConfirmedSince(node: NodeId, epoch: number): boolean {
     const f = this.d.fenced[node];
-    return !!f && f.at >= since;
+    return !!f && f.epoch > epoch;
   }
 
   /** Later decisions assume the order ran: the target is active from now on. */
-  issueFailover(node: NodeId, reason: string) {
+  issueFailover(node: NodeId, reason: string, peerFenced = false) {
     const d = this.d;
     d.beforeFailover = { active: d.active, replaced: d.replaced };
-    this.issue(node, "failover", reason);
+    this.issue(node, "failover", reason).peerFenced = peerFenced;
+    // A failover order to a fenced node resumes it: its fence no longer holds.
+    d.fenced[node] = null;
     d.active = node;
     d.replaced = otherNode(d, node);
     d.holdDownUntil = this.now + d.config.requested.holdDownMs;

@@ -27,12 +27,16 @@ export interface Plan {
   reason: string;
   actor: string;
   since: number;
+  /** The epoch when it began: a fence confirmed by a later order belongs to it (epochs need no clock). */
+  epoch: number;
 }
 
 export interface FenceRecord {
   /** The fenced QEMU instance; null when the QEMU was already gone. */
   instance: QemuInstance | null;
   at: number;
+  /** The epoch of the fence order it confirms. */
+  epoch: number;
 }
 
 /** What survives an arbiter restart. Steady-state beats never change it. */
