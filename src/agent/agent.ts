@@ -72,6 +72,8 @@ export class Agent {
     deps.qmp.onConnection((up) => {
       const now = deps.clock.now();
       this.#apply(up ? this.#core.connected(now) : this.#core.disconnected(now));
+      // Ask a QEMU just connected to what it is doing at once: it is judged within the fence bound.
+      if (up) void this.#refresh(fenceBound(this.#core.timings));
     });
   }
 

@@ -24,6 +24,8 @@ export interface ColoPair {
   dir: string;
   primary: ColoSide;
   secondary: ColoSide;
+  /** Starts a new `-incoming` secondary QEMU on the same paths (after the old one died). */
+  startIncomingSecondary(): Promise<ChildProcess>;
   stop(): void;
 }
 
@@ -85,7 +87,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): 
     "-drive", `if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0.file.filename=${img("primary.qcow2")},children.0.driver=qcow2`,
     "-S",
   ]);
-  const s = launch(dir, "secondary", [
+  const secondaryArgs = () => [
     "-netdev", "user,id=hn0,restrict=on",
     "-chardev", `socket,id=red0,host=127.0.0.1,port=${mirror},reconnect=1`,
     "-chardev", `socket,id=red1,host=127.0.0.1,port=${compare1},reconnect=1`,
@@ -96,7 +98,9 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): 
     "-drive", `if=none,id=childs0,driver=replication,mode=secondary,file.driver=qcow2,top-id=colo-disk0,file.file.filename=${img("secondary-active.qcow2")},file.backing.driver=qcow2,file.backing.file.filename=${img("secondary-hidden.qcow2")},file.backing.backing=parent0`,
     "-drive", "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0=childs0",
     "-incoming", `tcp:127.0.0.1:${migration}`,
-  ]);
+  ];
+  const s = launch(dir, "secondary", secondaryArgs());
+  const extra: ChildProcess[] = [];
   const kill = () => {
     for (const c of [p.child, s.child]) if (c.exitCode === null && c.pid) try { process.kill(c.pid, "SIGKILL"); } catch { /* gone */ }
   };
@@ -124,10 +128,21 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): 
       dir,
       primary: { qmp: pq, agentQmp: p.agentQmp, pidfile: p.pidfile, child: p.child },
       secondary: { qmp: sq, agentQmp: s.agentQmp, pidfile: s.pidfile, child: s.child },
+      async startIncomingSecondary() {
+        // The operator's part of re-protection: a new QEMU on the secondary's host, with fresh
+        // active and hidden images, waiting for an incoming migration (it cannot serve).
+        for (const n of ["secondary-active.qcow2", "secondary-hidden.qcow2"]) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
+        for (const f of [s.harnessQmp, s.agentQmp, s.pidfile]) rmSync(f, { force: true });
+        const again = launch(dir, "secondary", secondaryArgs());
+        extra.push(again.child);
+        await waitFor(again.harnessQmp, again.child, `incoming secondary QEMU: ${again.log()}`);
+        return again.child;
+      },
       stop() {
         pq.close();
         sq.close();
         kill();
+        for (const c of extra) if (c.exitCode === null && c.pid) try { process.kill(c.pid, "SIGKILL"); } catch { /* gone */ }
         rmSync(dir, { recursive: true, force: true });
       },
     };

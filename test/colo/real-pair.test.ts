@@ -40,30 +40,47 @@ function killGroup(p: ChildProcess, sig: NodeJS.Signals) {
 
 const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => (await dev.request<T>(method, path, { body })).body;
 
-function startAgent(dir: string, pairId: string, node: "a" | "b", token: string): ChildProcess {
+interface AgentProc {
+  child: ChildProcess;
+  /** Its JSON log lines so far. */
+  lines: string[];
+}
+
+/** The shipped agent (the built dist binary), beside one side of the pair. */
+function startAgent(dir: string, pairId: string, node: "a" | "b", token: string): AgentProc {
   const paths = coloPaths(dir);
   const side = node === "a" ? paths.primary : paths.secondary;
   const tokenFile = join(dir, `${node}.token`);
   writeFileSync(tokenFile, token);
-  const p = spawn(
-    "npx",
-    ["--no-install", "tsx", "src/agent/cli.ts", "--arbiter", dev.url, "--pair", pairId, "--node", node, "--token-file", tokenFile,
+  const child = spawn(
+    process.execPath,
+    ["dist/agent/cli.js", "--arbiter", dev.url, "--pair", pairId, "--node", node, "--token-file", tokenFile,
       "--qmp", `unix:${side.agentQmp}`, "--pidfile", side.pidfile, "--state-dir", join(dir, `state-${node}`)],
     { stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
-  procs.push(p);
-  return p;
+  procs.push(child);
+  const lines: string[] = [];
+  let buf = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    buf += d;
+    const parts = buf.split("\n");
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  child.stderr!.resume();
+  return { child, lines };
 }
 
 /**
  * A protected pair: a pair at the arbiter, both agents beating and holding leases, then the real
  * QEMUs started and put in COLO (agents start before QEMU, as the start rule requires).
  */
-async function protectedPair(name: string) {
+async function protectedPair(name: string, timings: Partial<typeof TIMINGS> = {}) {
   const pairId = `${name}-${Date.now().toString(36)}`;
   const created = await api<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
     nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }],
     ...TIMINGS,
+    ...timings,
   });
   const dir = coloDir();
   const agents = { a: startAgent(dir, pairId, "a", created.agentTokens.a!), b: startAgent(dir, pairId, "b", created.agentTokens.b!) };
@@ -74,7 +91,7 @@ async function protectedPair(name: string) {
   const pair = await startColoPair(CHECKPOINT_MS, dir);
   pairs.push(pair);
   await pollUntil("the pair protected", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "protected");
-  return { pair, pairId, agents };
+  return { pair, pairId, agents, dir, tokens: created.agentTokens };
 }
 
 function instanceOf(proc: ReturnType<typeof pidfileProcess>) {
@@ -148,7 +165,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
 
   it("(a) kill the primary QEMU and its agent: the secondary leaves COLO by a requested failover and runs", async () => {
     const { pair, pairId, agents } = await protectedPair("kill-primary");
-    killGroup(agents.a, "SIGKILL");
+    killGroup(agents.a.child, "SIGKILL");
     process.kill(pair.primary.child.pid!, "SIGKILL");
     const s = await pollUntil("the secondary failed over", async () => {
       const c = await colo(pair.secondary.qmp);
@@ -161,7 +178,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
 
   it("(d) kill the secondary QEMU and its agent: the primary leaves COLO by a requested failover and keeps running", async () => {
     const { pair, pairId, agents } = await protectedPair("kill-secondary");
-    killGroup(agents.b, "SIGKILL");
+    killGroup(agents.b.child, "SIGKILL");
     process.kill(pair.secondary.child.pid!, "SIGKILL");
     const p = await pollUntil("the primary failed over", async () => {
       const c = await colo(pair.primary.qmp);
@@ -174,7 +191,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
 
   it("(b) freeze the secondary: the primary survives through the yank-first runbook; the thawed secondary does not serve", async () => {
     const { pair, pairId, agents } = await protectedPair("freeze-secondary");
-    killGroup(agents.b, "SIGSTOP");
+    killGroup(agents.b.child, "SIGSTOP");
     process.kill(pair.secondary.child.pid!, "SIGSTOP");
     const p = await pollUntil("the primary failed over", async () => {
       const c = await colo(pair.primary.qmp);
@@ -183,11 +200,76 @@ describe.skipIf(!have)("a real COLO pair", () => {
     expect(p).toEqual({ mode: "none", "last-mode": "primary", reason: "request" });
     expect(await ordersIn(pairId)).toContain("failover:a");
     process.kill(pair.secondary.child.pid!, "SIGCONT");
-    killGroup(agents.b, "SIGCONT");
+    killGroup(agents.b.child, "SIGCONT");
     await new Promise((r) => setTimeout(r, 3000));
     // Still a COLO secondary (its output goes nowhere) or stopped: it never serves beside the primary.
     const c = await colo(pair.secondary.qmp);
     const serving = c.mode !== "secondary" && (await running(pair.secondary.qmp));
     expect(serving).toBe(false);
+  }, 180_000);
+
+  it("(f) the secondary's agent killed in the middle of a failover resumes it when it restarts: the secondary serves", async () => {
+    const { pair, pairId, agents, dir, tokens } = await protectedPair("restart-mid-failover", { failsafe: true });
+    // A primary frozen (QEMU and agent) just after a checkpoint: silent, not gone, so the
+    // secondary's runbook has a stall to wait out after its yank, and the agent dies during it.
+    killGroup(agents.a.child, "SIGSTOP");
+    process.kill(pair.primary.child.pid!, "SIGSTOP");
+    await api("POST", `/v1/pairs/${pairId}/failover`, { target: "b", reason: "drill" });
+    await pollUntil("b took the failover order", () => agents.b.lines.some((l) => l.includes('"msg":"order"') && l.includes('"action":"failover"')) || null, 60_000);
+    killGroup(agents.b.child, "SIGKILL");
+    const restarted = startAgent(dir, pairId, "b", tokens.b!);
+    const s = await pollUntil("the secondary failed over", async () => {
+      const c = await colo(pair.secondary.qmp);
+      return c.mode === "none" ? c : null;
+    }, 60_000);
+    expect(s).toEqual({ mode: "none", "last-mode": "secondary", reason: "request" });
+    expect(await running(pair.secondary.qmp)).toBe(true);
+    expect(restarted.lines.some((l) => l.includes('"resumed":true'))).toBe(true);
+    const done = await pollUntil("the failover acknowledged", async () => {
+      const st = await api<{ state: string }>("GET", `/v1/pairs/${pairId}`);
+      return st.state === "solo" || st.state === "needs_operator" ? st.state : null;
+    }, 60_000);
+    expect(done).toBe("solo");
+  }, 180_000);
+
+  it("(g) a restart of the primary's agent in a protected pair costs nothing", async () => {
+    const { pairId, agents, dir, tokens } = await protectedPair("restart-primary-agent");
+    killGroup(agents.a.child, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    const restarted = startAgent(dir, pairId, "a", tokens.a!);
+    await pollUntil("the restarted agent saw a checkpoint", () => restarted.lines.length > 0 || null);
+    await new Promise((r) => setTimeout(r, 6000));
+    const ev = await api<{ events: { type: string }[] }>("GET", `/v1/pairs/${pairId}/events?limit=500`);
+    expect(ev.events.map((e) => e.type).filter((t) => ["order_issued", "protection_lost", "needs_operator"].includes(t))).toEqual([]);
+    expect((await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state).toBe("protected");
+  }, 180_000);
+
+  it("(h) a 2 s stall of the secondary's QEMU (under S) costs nothing", async () => {
+    const { pair, pairId } = await protectedPair("stall-secondary");
+    process.kill(pair.secondary.child.pid!, "SIGSTOP");
+    await new Promise((r) => setTimeout(r, 2000));
+    process.kill(pair.secondary.child.pid!, "SIGCONT");
+    await new Promise((r) => setTimeout(r, 4000));
+    const ev = await api<{ events: { type: string }[] }>("GET", `/v1/pairs/${pairId}/events?limit=500`);
+    expect(ev.events.map((e) => e.type).filter((t) => ["order_issued", "needs_operator"].includes(t))).toEqual([]);
+    expect(pair.secondary.child.exitCode).toBeNull();
+    expect((await colo(pair.secondary.qmp)).mode).toBe("secondary");
+  }, 180_000);
+
+  it("(i) a rebuilt -incoming secondary is adopted, not killed", async () => {
+    const { pair, pairId, agents } = await protectedPair("rebuild-incoming");
+    process.kill(pair.secondary.child.pid!, "SIGKILL");
+    await pollUntil("the primary failed over", async () => (await colo(pair.primary.qmp)).mode === "none" || null);
+    // Long enough for b's QMP reconnect backoff to grow to its cap.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const incoming = await pair.startIncomingSecondary();
+    await pollUntil("b's agent saw the new QEMU", async () => {
+      const s = await api<{ nodes: { id: string; vm: { status: string } | null }[] }>("GET", `/v1/pairs/${pairId}`);
+      return s.nodes.find((n) => n.id === "b")?.vm?.status === "inmigrate" || null;
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(incoming.exitCode).toBeNull();
+    expect(incoming.signalCode).toBeNull();
+    expect(agents.b.lines.some((l) => l.includes('"msg":"fence"')), agents.b.lines.join("\n")).toBe(false);
   }, 180_000);
 });
