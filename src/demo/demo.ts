@@ -11,7 +11,7 @@ import { QmpClient } from "../agent/qmp/client.js";
 import { type DevServer, startDev } from "./dev-server.js";
 import { pollUntil } from "./poll.js";
 
-const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 1600, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
+const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 2200, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
 const CHECKPOINT_MS = 500;
 
 const started = Date.now();

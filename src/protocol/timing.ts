@@ -43,9 +43,19 @@ export type Timings = Pick<
   "heartbeatIntervalMs" | "leaseMs" | "replicationStallMs" | "failsafe" | "fenceLatencyMs" | "watchdogMs"
 >;
 
-/** m = 2·rho·L + F: how long past a lease the arbiter waits before it may assume the node stopped serving. */
-export function leaseMargin(t: Pick<Timings, "leaseMs" | "fenceLatencyMs">): number {
-  return Math.ceil(2 * RHO * t.leaseMs + t.fenceLatencyMs);
+/**
+ * How long past the end of its cover a node's VM may still serve: its live agent fences F before
+ * the end (F); an agent that dies, as late as F/2 into its own fence, closes the watchdog device
+ * without the magic character and the kernel pings it once, so the host lives until the death
+ * plus W, measured on the watchdog's own drifting clock (W·(1+rho)/(1-rho) - F/2).
+ */
+export function pastCoverMs(t: Pick<Timings, "fenceLatencyMs" | "watchdogMs">): number {
+  return Math.max(t.fenceLatencyMs, Math.ceil((t.watchdogMs * (1 + RHO)) / (1 - RHO) - t.fenceLatencyMs / 2));
+}
+
+/** m = 2·rho·L + the time past its cover a VM may serve: how long past a lease the arbiter waits before it may assume the node stopped serving. */
+export function leaseMargin(t: Pick<Timings, "leaseMs" | "fenceLatencyMs" | "watchdogMs">): number {
+  return Math.ceil(2 * RHO * t.leaseMs) + pastCoverMs(t);
 }
 
 /**
@@ -53,8 +63,8 @@ export function leaseMargin(t: Pick<Timings, "leaseMs" | "fenceLatencyMs">): num
  * longer of L and S: a stall of S measured on one clock and waited for on
  * another drifts by 2·rho·S, which m alone does not cover when S > L.
  */
-export function stallMargin(t: Pick<Timings, "leaseMs" | "replicationStallMs" | "fenceLatencyMs">): number {
-  return Math.ceil(2 * RHO * Math.max(t.leaseMs, t.replicationStallMs) + t.fenceLatencyMs);
+export function stallMargin(t: Pick<Timings, "leaseMs" | "replicationStallMs" | "fenceLatencyMs" | "watchdogMs">): number {
+  return Math.ceil(2 * RHO * Math.max(t.leaseMs, t.replicationStallMs)) + pastCoverMs(t);
 }
 
 /** The fence bound: a fence not confirmed within it escalates to a kill; it is below F. */
@@ -80,6 +90,13 @@ export type TimingRule =
 export interface TimingViolation {
   rule: TimingRule;
   message: string;
+}
+
+/** The shortest lease the timing rule allows with these other timings (L appears in m too). */
+export function minimumLease(c: Omit<PairConfig, "leaseMs">): number {
+  let lease = c.watchdogMs + c.heartbeatIntervalMs + pastCoverMs(c);
+  while (lease < c.watchdogMs + leaseMargin({ ...c, leaseMs: lease }) + c.heartbeatIntervalMs) lease += 1;
+  return lease;
 }
 
 /** Checks the timing rule; an empty list means the configuration is safe. */

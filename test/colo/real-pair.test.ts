@@ -19,7 +19,7 @@ import { type ColoPair, coloDir, coloPaths, startColoPair } from "./colo-pair.js
 
 const have = qemuAvailable();
 const CHECKPOINT_MS = 1000;
-const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 1700, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
+const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 2200, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
 
 const dev = useDevServer(have);
 const pairs: ColoPair[] = [];

@@ -7,7 +7,7 @@ import type { HeartbeatBody, HeartbeatReplyBody as HeartbeatReply } from "../../
 import { useDevServer } from "./dev.js";
 
 // Short timings so the test is quick: L >= W + m + HB with m = 2·1 %·L + F.
-const TIMINGS = { heartbeatIntervalMs: 100, leaseMs: 1300, fenceLatencyMs: 100, watchdogMs: 1000, replicationStallMs: 200, failsafe: false };
+const TIMINGS = { heartbeatIntervalMs: 100, leaseMs: 2200, fenceLatencyMs: 100, watchdogMs: 1000, replicationStallMs: 200, failsafe: false };
 const MARGIN = Math.ceil(2 * 0.01 * TIMINGS.leaseMs + TIMINGS.fenceLatencyMs);
 
 const dev = useDevServer();

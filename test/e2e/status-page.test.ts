@@ -67,7 +67,7 @@ describe.skipIf(!have)("status pages in Chromium", () => {
     const created = await api("PUT", "/v1/pairs/web1", dev.adminToken, {
       nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }],
       heartbeatIntervalMs: 200,
-      leaseMs: 1700,
+      leaseMs: 2200,
       fenceLatencyMs: 300,
       replicationStallMs: 400,
       failsafe: false,

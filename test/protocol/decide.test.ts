@@ -181,10 +181,10 @@ describe("operator actions", () => {
   it("keeps the longer lease for its waits until every node echoed a shorter one", () => {
     const h = new Harness({ failsafe: false });
     h.protect();
-    h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, failsafe: false, leaseMs: 2600 }, actor: "ops" });
+    h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, failsafe: false, leaseMs: 2900 }, actor: "ops" });
     expect(h.last?.rejection).toBeNull();
     const reply = h.beat("p").reply!;
-    expect(reply.config.leaseMs).toBe(2600);
+    expect(reply.config.leaseMs).toBe(2900);
     expect(h.s.durable.config.previous?.leaseMs).toBe(L);
     h.run(20_000, { p: {}, s: {} });
     expect(h.s.durable.config.previous).toBeNull();
@@ -322,7 +322,7 @@ describe("waits that no clock step or restart may shorten", () => {
   it("a node whose agent restarted must echo a settling configuration again", () => {
     const h = new Harness({ failsafe: false });
     h.protect();
-    h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, failsafe: false, leaseMs: 2600 }, actor: "ops" });
+    h.apply({ type: "configure", config: { ...DEFAULT_CONFIG, failsafe: false, leaseMs: 2900 }, actor: "ops" });
     h.run(1000, { p: {}, s: {} });
     expect(h.s.durable.config.allEchoedAt).not.toBeNull();
     h.beat("s", { bootId: "s-boot-2", configVersion: 0 });

@@ -4,7 +4,8 @@ import { DEFAULT_CONFIG, checkTimings, effectiveStall, leaseMargin } from "../..
 describe("timing rule", () => {
   it("accepts the defaults", () => {
     expect(checkTimings(DEFAULT_CONFIG)).toEqual([]);
-    expect(leaseMargin(DEFAULT_CONFIG)).toBe(560);
+    // 2·rho·L + (W·(1+rho)/(1-rho) - F/2): a dead agent's watchdog is pinged once as its device closes.
+    expect(leaseMargin(DEFAULT_CONFIG)).toBe(60 + 771);
   });
 
   it.each([

@@ -41,7 +41,7 @@ describe("pairs", () => {
       expect(res.status).toBe(200);
       const s = (await res.json()) as { state: string; config: { leaseMs: number; marginMs: number } };
       expect(s.state).toBe("awaiting_protection");
-      expect(s.config).toMatchObject({ leaseMs: 3000, marginMs: 560 });
+      expect(s.config).toMatchObject({ leaseMs: 3000, marginMs: 831 });
     }
   });
 

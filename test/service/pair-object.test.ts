@@ -40,12 +40,12 @@ describe("the pair's Durable Object", () => {
   it("notices a dead primary on its alarm, with no request arriving, no sooner than its lease + m", async () => {
     const p = await protectedPair({ failsafe: false });
     await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
-    // Lease 3000 + margin 560: at +3000 nothing may happen yet.
+    // Lease 3000 + margin 831: at +3000 nothing may happen yet.
     testClock.advance(3000);
     expect(await runDurableObjectAlarm(stubOf(p.id))).toBe(true);
     let s = (await (await call("GET", `/v1/pairs/${p.id}`)).json()) as { state: string; order: unknown };
     expect(s.order).toBeNull();
-    testClock.advance(700);
+    testClock.advance(900);
     await beatJson(p.id, p.tokens.n2!, { node: "n2", replicating: false });
     // The alarm decides, not the beat: run it and look at the log.
     await runDurableObjectAlarm(stubOf(p.id));

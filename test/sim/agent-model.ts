@@ -51,7 +51,11 @@ export class AgentModel extends Proc {
   /** A process started on a frozen host starts when the host thaws. */
   start() {
     this.run(() => {
-      if (this.host.guarded) this.log("watchdog armed");
+      // Opening the device starts the watchdog, or pings it if it runs.
+      if (this.host.guarded) {
+        this.log("watchdog opened");
+        this.#pet();
+      }
       this.#beat();
       this.#evaluate();
     });
@@ -155,6 +159,15 @@ export class AgentModel extends Proc {
       this.#timerAt = null;
       this.#evaluate();
     });
+  }
+
+  /**
+   * The agent process died: the kernel closes the device, and without the magic character a
+   * driver with WDIOF_MAGICCLOSE keeps counting after one last ping (watchdog_release): the host
+   * lives until the death plus W.
+   */
+  closedByDeath() {
+    if (this.host.guarded && this.host.up) this.#pet();
   }
 
   #pet() {

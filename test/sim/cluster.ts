@@ -133,6 +133,7 @@ export class Cluster {
         if (!a || !this.hosts[f.node].up) return;
         log(`agent-${f.node} crashes${f.restartAfter === null ? " for good" : ""}`);
         a.kill();
+        a.closedByDeath();
         this.agents[f.node] = null;
         if (f.restartAfter !== null) {
           w.sched.after(f.restartAfter, () => {

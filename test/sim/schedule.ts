@@ -1,6 +1,6 @@
 /** What one simulated run is made of: a configuration, clock rates, and a list of faults in time. */
 import fc from "fast-check";
-import { DEFAULT_CONFIG, type PairConfig, checkTimings, leaseMargin } from "../../src/protocol/timing.js";
+import { DEFAULT_CONFIG, type PairConfig, checkTimings, leaseMargin, minimumLease } from "../../src/protocol/timing.js";
 
 export type NodeName = "a" | "b";
 export type LinkId = "a->arb" | "arb->a" | "b->arb" | "arb->b" | "a=>b" | "b=>a";
@@ -49,8 +49,8 @@ export const configArb: fc.Arbitrary<PairConfig> = fc
   })
   .map((r) => {
     const base = { ...DEFAULT_CONFIG, heartbeatIntervalMs: r.heartbeatIntervalMs, watchdogMs: r.watchdogMs, fenceLatencyMs: r.fenceLatencyMs, leaseMs: 0 };
-    // L >= W + m + HB, with m depending on L: solve with a little slack.
-    const leaseMs = Math.ceil((r.watchdogMs + r.fenceLatencyMs + r.heartbeatIntervalMs) / (1 - 0.02)) + 1 + r.leaseExtra;
+    // L >= W + m + HB, with m depending on L.
+    const leaseMs = minimumLease({ ...base, replicationStallMs: DEFAULT_CONFIG.replicationStallMs }) + r.leaseExtra;
     const config: PairConfig = {
       ...base,
       leaseMs,

@@ -3,7 +3,7 @@
  * situations random schedules reach too rarely. Each is a family over seeds (the world's random
  * source moves beat phases, link delays and QEMU's choices).
  */
-import { DEFAULT_CONFIG, type PairConfig } from "../../src/protocol/timing.js";
+import { DEFAULT_CONFIG, type PairConfig, minimumLease } from "../../src/protocol/timing.js";
 import type { Schedule } from "./schedule.js";
 
 export interface Targeted {
@@ -53,6 +53,20 @@ export const TARGETED: Targeted[] = [
         { at: 10_000, kind: "pidfile_lost", node: "a", forMs: 30_000 },
         { at: 11_000 + (seed % 10) * 100, kind: "partition", links: ["a=>b", "b=>a"], forMs: 30_000 },
       ]),
+  },
+  {
+    name: "the primary's agent dies just before its own fence, isolated (watchdog pinged on close)",
+    property: "safety",
+    aim: "a dead agent's device is closed without the magic character: the kernel pings once, so the host lives until the death plus W",
+    schedule: (seed) => {
+      const [w, f] = ([[2000, 200], [2000, 500], [1000, 200]] as const)[seed % 3]!;
+      const timings = { ...DEFAULT_CONFIG, heartbeatIntervalMs: 200, watchdogMs: w, fenceLatencyMs: f, replicationStallMs: 400, failsafe: false };
+      const lease = minimumLease(timings) + (seed % 5) * 100;
+      return base(seed, { ...timings, leaseMs: lease }, [
+        { at: 10_000, kind: "isolate", node: "a", forMs: 20_000 },
+        { at: 10_000 + lease - f - 250 + (seed % 4) * 50, kind: "agent_crash", node: "a", restartAfter: null },
+      ], { checkpointDelayMs: 100 });
+    },
   },
   ...(["a", "b"] as const).map(
     (node): Targeted => ({
