@@ -17,7 +17,7 @@ import { queryQemu } from "./qemu/query.js";
 import type { QmpClient, QmpEvent } from "./qmp/client.js";
 import { type RunbookIds, runFailover } from "./runbooks.js";
 import { waitFor } from "./wait.js";
-import type { Watchdog } from "./watchdog.js";
+import { type Watchdog, stopsOnClose } from "./watchdog.js";
 
 export interface AgentDeps {
   nodeId: string;
@@ -268,7 +268,9 @@ export class Agent {
     const sentAt = this.#d.clock.now();
     const { seq, report } = this.#core.beat(sentAt);
     const wd = this.#d.watchdog;
-    report.watchdog = wd?.armed ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}) } : { armed: false };
+    report.watchdog = wd?.armed
+      ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}), stopsOnClose: stopsOnClose(wd), ...(wd.identity ? { identity: wd.identity.slice(0, 100) } : {}) }
+      : { armed: false };
     this.#inFlight += 1;
     const r = await this.#d.arbiter.beat(report, beatTimeoutMs(t));
     this.#inFlight -= 1;

@@ -9,7 +9,7 @@ import { fileKeptStore } from "./kept-state.js";
 import { jsonLogger } from "./log.js";
 import { pidfileProcess } from "./qemu/process.js";
 import { QmpClient } from "./qmp/client.js";
-import { openWatchdog } from "./watchdog.js";
+import { openWatchdog, stopsOnClose } from "./watchdog.js";
 
 const loaded = loadSettings(process.argv.slice(2));
 if (!loaded.ok) {
@@ -19,7 +19,11 @@ if (!loaded.ok) {
 const s = loaded.settings;
 const log = jsonLogger();
 const watchdog = s.watchdog ? openWatchdog(s.watchdog) : null;
-if (watchdog) log.info("watchdog armed", { device: s.watchdog, timeoutMs: watchdog.timeoutMs });
+if (watchdog) {
+  const fields = { device: s.watchdog, timeoutMs: watchdog.timeoutMs, identity: watchdog.identity, magicClose: watchdog.magicClose, nowayout: watchdog.nowayout };
+  if (stopsOnClose(watchdog)) log.error("watchdog stops when its device is closed (no magic close, no nowayout): a dead agent would disarm it, so this node reports itself unguarded", fields);
+  else log.info("watchdog armed", fields);
+}
 else log.warn("no watchdog: this node reports itself unguarded");
 
 const agent = new Agent({

@@ -1,34 +1,76 @@
 /**
  * The Linux watchdog device: opening it arms it, any write pets it, and "V" before close disarms
  * it (magic close). Its timeout W is set out of band (wdctl, or the driver's parameter) and read
- * back from sysfs. Closing without the magic character (a crashed agent) leaves it counting.
+ * back from sysfs, with what the driver does when its device is closed without "V" (an agent that
+ * died): with WDIOF_MAGICCLOSE, or with nowayout, it keeps counting after one last ping; without
+ * either, closing stops it, and the node is unguarded.
  */
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 
-export interface Watchdog {
-  readonly timeoutMs: number | null;
+/** WDIOF_MAGICCLOSE in the driver's options (include/uapi/linux/watchdog.h). */
+const WDIOF_MAGICCLOSE = 0x0100;
+
+export interface WatchdogDriver {
+  /** W, from sysfs. */
+  timeoutMs: number | null;
+  /** The driver supports magic close: a close without "V" does not stop it. null: not reported. */
+  magicClose: boolean | null;
+  /** nowayout: nothing stops it once started. null: not reported. */
+  nowayout: boolean | null;
+  identity: string | null;
+}
+
+export interface Watchdog extends WatchdogDriver {
   readonly armed: boolean;
   pet(): void;
   /** Magic close: only when the VM is confirmed stopped or gone. */
   disarm(): void;
 }
 
-export function sysfsTimeoutMs(device: string, sysfs = "/sys/class/watchdog"): number | null {
+function sysfsDir(device: string, sysfs: string): string {
   const name = basename(device) === "watchdog" ? "watchdog0" : basename(device);
+  return `${sysfs}/${name}`;
+}
+
+function readSys(dir: string, attr: string): string | null {
   try {
-    const s = Number(readFileSync(`${sysfs}/${name}/timeout`, "utf8").trim());
-    return Number.isFinite(s) && s > 0 ? s * 1000 : null;
+    return readFileSync(`${dir}/${attr}`, "utf8").trim();
   } catch {
     return null;
   }
 }
 
+export function sysfsTimeoutMs(device: string, sysfs = "/sys/class/watchdog"): number | null {
+  const s = Number(readSys(sysfsDir(device, sysfs), "timeout"));
+  return Number.isFinite(s) && s > 0 ? s * 1000 : null;
+}
+
+/** What sysfs says of the driver behind a watchdog device (options needs Linux 5.9 or later). */
+export function readDriver(device: string, sysfs = "/sys/class/watchdog"): WatchdogDriver {
+  const dir = sysfsDir(device, sysfs);
+  const options = readSys(dir, "options");
+  const flags = options === null ? Number.NaN : Number.parseInt(options, 16);
+  const nowayout = readSys(dir, "nowayout");
+  return {
+    timeoutMs: sysfsTimeoutMs(device, sysfs),
+    magicClose: Number.isFinite(flags) ? (flags & WDIOF_MAGICCLOSE) !== 0 : null,
+    nowayout: nowayout === null ? null : nowayout === "1",
+    identity: readSys(dir, "identity"),
+  };
+}
+
+/** A driver that stops when its device is closed without "V": a dead agent would disarm it. */
+export function stopsOnClose(d: Pick<WatchdogDriver, "magicClose" | "nowayout">): boolean {
+  return d.magicClose === false && d.nowayout !== true;
+}
+
 export function openWatchdog(device: string, sysfs?: string): Watchdog {
+  const driver = readDriver(device, sysfs);
   const fd = openSync(device, "w");
   let armed = true;
   return {
-    timeoutMs: sysfsTimeoutMs(device, sysfs),
+    ...driver,
     get armed() {
       return armed;
     },

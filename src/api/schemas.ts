@@ -37,7 +37,13 @@ const PeerView = z.object({
   watch: count.optional(),
   lastCheckpointMsAgo: ms(1e12).optional(),
 });
-const WatchdogStatus = z.object({ armed: z.boolean(), timeoutMs: z.number().int().min(1).max(3_600_000).optional() });
+const WatchdogStatus = z.object({
+  armed: z.boolean(),
+  timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  /** The driver stops when a dying agent's device closes (no magic close, no nowayout): it guards nothing. */
+  stopsOnClose: z.boolean().optional(),
+  identity: z.string().max(100).optional(),
+});
 
 export const Heartbeat = z
   .object({

@@ -75,7 +75,8 @@ export interface BeatReport {
   qemuUnknown?: string;
   peer: PeerReport;
   checkpointDelayMs?: number;
-  watchdog: { armed: boolean; timeoutMs?: number };
+  /** The agent's watchdog: armed, its W, and whether its driver stops when the device is closed by a dying agent. */
+  watchdog: { armed: boolean; timeoutMs?: number; stopsOnClose?: boolean; identity?: string };
   /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */
   fenced?: boolean;
   ack?: Ack;

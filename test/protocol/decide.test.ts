@@ -350,3 +350,13 @@ describe("a fenced node ordered to serve", () => {
     expect(out.issued.map((o) => [o.action, o.node])).toEqual([["fence", "p"]]);
   });
 });
+
+describe("guards", () => {
+  it("a watchdog whose driver stops when a dying agent's device closes guards nothing", () => {
+    const h = new Harness();
+    h.protect();
+    expect(h.s.durable.guarded.p).toBe(true);
+    h.beat("p", { watchdog: { armed: true, timeoutMs: 1000, stopsOnClose: true } });
+    expect(h.s.durable.guarded.p).toBe(false);
+  });
+});

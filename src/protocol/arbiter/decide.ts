@@ -236,7 +236,8 @@ class Step {
   noteGuard(r: BeatReport) {
     const d = this.d;
     const w = r.watchdog;
-    const guarded = w.armed && w.timeoutMs !== undefined && w.timeoutMs <= d.config.requested.watchdogMs;
+    // A driver that stops when a dying agent's device closes would be disarmed by the very death it guards against.
+    const guarded = w.armed && w.timeoutMs !== undefined && w.timeoutMs <= d.config.requested.watchdogMs && w.stopsOnClose !== true;
     if (d.guarded[r.nodeId] === guarded) return;
     d.guarded[r.nodeId] = guarded;
     this.log(guarded ? "node_guarded" : "node_unguarded", guarded ? `${r.nodeId} has an armed watchdog` : `${r.nodeId} runs without a watchdog no longer than W`, {
