@@ -155,3 +155,14 @@ describe("agent core: what it knows of QEMU", () => {
     expect(out).toContainEqual(expect.objectContaining({ kind: "fence", instance: null, unknown: true }));
   });
 });
+
+describe("agent core: the watchdog", () => {
+  it("pets one last time exactly when W of cover is left, so the watchdog fires no sooner than the cover ends", () => {
+    const c = core({ ...NOTHING_KEPT, leaseUntil: 10_000, timings: T, configVersion: 1 });
+    c.observe(QEMU, answer("primary"), 0);
+    const last = 10_000 - T.watchdogMs;
+    expect(c.nextCheckAt(last - 300)).toBe(last);
+    expect(c.evaluate(last).some((e) => e.kind === "pet")).toBe(true);
+    expect(c.evaluate(last + 1).some((e) => e.kind === "pet")).toBe(false);
+  });
+});

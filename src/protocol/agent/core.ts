@@ -15,6 +15,7 @@ import {
   type Cover,
   type KeptState,
   couldServe,
+  coverUntil,
   failoverNotBefore,
   fenceOverdue,
   mayPetWatchdog,
@@ -458,11 +459,16 @@ export class AgentCore {
 
   /** When the rules next need checking with no input arriving (the shell also wakes often enough to pet). */
   nextCheckAt(now: number): number {
-    const at = nextFenceCheck(this.#cover(now));
+    const cover = this.#cover(now);
+    const at = nextFenceCheck(cover);
+    // The last pet the rule allows comes at cover − W: then the watchdog fires no sooner than the
+    // cover ends, after the agent's own fence (which only pauses the VM) has had its chance.
+    const lastPet = coverUntil(cover) - this.#timings.watchdogMs;
     const o = this.#owner;
     const overdueAt = o?.kind === "fence" ? o.startedAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
     const judgeAt = this.#awaitingFirstAnswer(now) && this.#seenAt !== null ? this.#seenAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
-    return Math.min(at > now ? at : Number.POSITIVE_INFINITY, overdueAt > now ? overdueAt : Number.POSITIVE_INFINITY, judgeAt);
+    const future = (x: number) => (x > now ? x : Number.POSITIVE_INFINITY);
+    return Math.min(future(at), future(lastPet), future(overdueAt), judgeAt);
   }
 
   // ---- helpers -----------------------------------------------------------------------------------
