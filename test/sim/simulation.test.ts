@@ -33,14 +33,4 @@ describe("simulation of both agents, both QEMUs and the arbiter", () => {
     expect(rows.map((r) => r.setting)).toHaveLength(4);
     for (const row of rows) expect(row.worstOfBound).toBeLessThanOrEqual(1);
   }, 300_000);
-
-  it("catches an agent that never fences and always pets its watchdog", () => {
-    const broken = { mustFence: () => false, mayPetWatchdog: () => true };
-    const out = fc.check(
-      fc.property(safetyScheduleArb, (s) => runSafety(s, broken).violation === null),
-      { numRuns: 2000, seed: 1 },
-    );
-    expect(out.failed).toBe(true);
-    expect(String(out.counterexample?.[0] ? runSafety(out.counterexample[0], broken).violation : "")).toMatch(/split brain/);
-  }, 300_000);
 });

@@ -68,6 +68,73 @@ export const TARGETED: Targeted[] = [
       ], { checkpointDelayMs: 100 });
     },
   },
+  {
+    name: "replies to the primary arrive late, then it is isolated",
+    property: "safety",
+    aim: "a lease counted from a late reply's receipt outlasts the arbiter's wait; counted from the beat's send it does not",
+    // Replies late by up to 2 s, beats every 200 ms: never 2.5 s without one, so the lease holds.
+    schedule: (seed) =>
+      base(seed, { failsafe: false, requireWatchdog: false, heartbeatIntervalMs: 200, replicationStallMs: 400 }, [
+        { at: 5000, kind: "slow", links: ["arb->a"], forMs: 7000 + (seed % 5) * 100, extraMs: 2000 },
+        { at: 12_000 + (seed % 5) * 100, kind: "isolate", node: "a", forMs: 20_000 },
+      ], { guarded: [false, false], checkpointDelayMs: 100 }),
+  },
+  {
+    name: "the primary's agent restarts while the primary is isolated",
+    property: "safety",
+    aim: "a restarted agent serves on its kept lease only; one that granted itself a new lease would outlast the arbiter's wait",
+    schedule: (seed) =>
+      base(seed, { failsafe: false, requireWatchdog: false, replicationStallMs: 400 }, [
+        { at: 10_000, kind: "isolate", node: "a", forMs: 20_000 },
+        { at: 10_800 + (seed % 8) * 100, kind: "agent_crash", node: "a", restartAfter: 700 + (seed % 5) * 200 },
+      ], { guarded: [false, false], checkpointDelayMs: 100 }),
+  },
+  {
+    name: "the acknowledgement of a loaded checkpoint is held back, and the primary is cut from the arbiter",
+    property: "safety",
+    aim: "the primary measures a checkpoint from its start, which is before the secondary loaded it; measured from a late completion its view would outlast the takeover",
+    schedule: (seed) =>
+      base(seed, { failsafe: true }, [
+        { at: 10_000, kind: "partition", links: ["a->arb", "arb->a"], forMs: 20_000 },
+        // TCP holds the acknowledgement (VMSTATE_LOADED) for seconds, and no checkpoint follows it.
+        { at: 10_000 + (seed % 10) * 50, kind: "partition", links: ["b=>a"], forMs: 2000 + (seed % 4) * 200 },
+        { at: 12_000, kind: "partition", links: ["a=>b"], forMs: 20_000 },
+        // The secondary's agent restarts: its streak starts from its restart, right after the load.
+        { at: 10_600, kind: "agent_crash", node: "b", restartAfter: 200 },
+      ], { checkpointDelayMs: 500 }),
+  },
+  {
+    name: "the arbiter restarts while the primary is isolated with a long lease",
+    property: "safety",
+    aim: "after a restart every node counts as leased at the restart: the arbiter forgot which leases it granted",
+    schedule: (seed) =>
+      base(seed, { failsafe: false, leaseMs: 6000 }, [
+        { at: 10_000, kind: "isolate", node: "a", forMs: 20_000 },
+        { at: 10_300 + (seed % 10) * 100, kind: "arbiter_restart", downMs: 100 },
+      ], { checkpointDelayMs: 100 }),
+  },
+  {
+    name: "the primary is isolated with failsafe on and a stall longer than its lease",
+    property: "safety",
+    aim: "an isolated primary serves on its healthy view until S after its last checkpoint; the secondary's agent restarts, so its view is unverified (not healthy) at once: the takeover must still wait S + m_S",
+    schedule: (seed) =>
+      base(seed, { failsafe: true, replicationStallMs: 6000 }, [
+        { at: 10_000 + (seed % 10) * 37, kind: "isolate", node: "a", forMs: 20_000 },
+        { at: 10_300 + (seed % 7) * 50, kind: "agent_crash", node: "b", restartAfter: 200 },
+      ], { checkpointDelayMs: 500 }),
+  },
+  {
+    name: "switchovers back and forth",
+    property: "safety",
+    aim: "a failover order to a fenced node resumes it; a switchover away from it must fence it again",
+    // Quick ones, with short beats and a long lease: a node resumed while its old lease still runs.
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0, heartbeatIntervalMs: 200, leaseMs: 5000 }, [
+        { at: 10_000, kind: "switchover", node: "b" },
+        { at: 11_200 + (seed % 5) * 100, kind: "switchover", node: "a" },
+        { at: 12_600 + (seed % 5) * 100, kind: "switchover", node: "b" },
+      ]),
+  },
   ...(["a", "b"] as const).map(
     (node): Targeted => ({
       name: `agent restart on ${node === "a" ? "the primary" : "the secondary"} of a protected pair`,

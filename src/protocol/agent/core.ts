@@ -91,9 +91,22 @@ export interface AgentRuleSet {
   mayPetWatchdog: typeof mayPetWatchdog;
   failoverNotBefore: typeof failoverNotBefore;
   lastCheckpointBound: typeof lastCheckpointBound;
+  /** The replication view's bookkeeping (among it: a primary measures a checkpoint from its start). */
+  track: typeof track;
+  startingLease: typeof startingLease;
+  /** A lease counts from the send instant of the beat that earned it. */
+  leaseStart: (sentAt: number, receivedAt: number) => number;
 }
 
-export const REAL_AGENT_RULES: AgentRuleSet = { mustFence, mayPetWatchdog, failoverNotBefore, lastCheckpointBound };
+export const REAL_AGENT_RULES: AgentRuleSet = Object.freeze({
+  mustFence,
+  mayPetWatchdog,
+  failoverNotBefore,
+  lastCheckpointBound,
+  track,
+  startingLease,
+  leaseStart: (sentAt: number) => sentAt,
+});
 
 export interface CoreInit {
   nodeId: string;
@@ -140,7 +153,7 @@ export class AgentCore {
     // kept, failsafe off (a failsafe-off pair's agent must never serve on its own view).
     this.#timings = saferForAgent(init.kept.timings ?? { ...init.defaults, failsafe: false }, init.defaults);
     this.#configVersion = init.kept.configVersion;
-    this.#leaseUntil = startingLease(init.kept, init.now);
+    this.#leaseUntil = this.#rules.startingLease(init.kept, init.now);
   }
 
   get timings(): Timings {
@@ -185,13 +198,13 @@ export class AgentCore {
   connected(now: number): Effect[] {
     this.#connected = true;
     this.#watch += 1;
-    this.#tracker = track(this.#tracker, { type: "watching" }, now);
+    this.#tracker = this.#rules.track(this.#tracker, { type: "watching" }, now);
     return this.evaluate(now);
   }
 
   disconnected(now: number): Effect[] {
     this.#connected = false;
-    this.#tracker = track(this.#tracker, { type: "not_watching" }, now);
+    this.#tracker = this.#rules.track(this.#tracker, { type: "not_watching" }, now);
     return this.evaluate(now);
   }
 
@@ -211,7 +224,7 @@ export class AgentCore {
     if (reading.kind !== "gone" && answer) {
       this.#known = answer;
       this.#lastOkAt = now;
-      this.#tracker = track(this.#tracker, { type: "mode", mode: answer.colo.mode }, now);
+      this.#tracker = this.#rules.track(this.#tracker, { type: "mode", mode: answer.colo.mode }, now);
     }
     return this.evaluate(now);
   }
@@ -228,7 +241,7 @@ export class AgentCore {
             : data.nodeName === replicationNode
               ? { type: "quorum_bad" }
               : null;
-    if (e) this.#tracker = track(this.#tracker, e, at);
+    if (e) this.#tracker = this.#rules.track(this.#tracker, e, at);
     const fenced = this.#kept.fenced;
     if (name === "RESUME" && fenced && sameInstance(fenced, this.instance) && this.#owner?.kind !== "fence") {
       // Something restarted the VM this agent fenced: it may not serve.
@@ -250,7 +263,7 @@ export class AgentCore {
 
   /** The agent's own yank broke the stream. */
   yanked(now: number): void {
-    this.#tracker = track(this.#tracker, { type: "yanked" }, now);
+    this.#tracker = this.#rules.track(this.#tracker, { type: "yanked" }, now);
   }
 
   // ---- heartbeats ----------------------------------------------------------------------
@@ -303,7 +316,7 @@ export class AgentCore {
     }
     if (r.lease.granted) {
       // Counted from the send instant of the beat that earned it.
-      const until = sentAt + r.lease.ms;
+      const until = this.#rules.leaseStart(sentAt, now) + r.lease.ms;
       if (this.#leaseUntil === null || until > this.#leaseUntil) {
         this.#leaseUntil = until;
         this.#keep({ leaseUntil: until });

@@ -1,4 +1,4 @@
-import { leaseMargin, stallMargin } from "../timing.js";
+import { arbiterRules } from "./rules.js";
 import { type ArbiterState, arbiterTimings, settleAt } from "./state.js";
 import { leaseDeadline } from "./view.js";
 
@@ -10,6 +10,7 @@ import { leaseDeadline } from "./view.js";
 export function nextDeadline(s: ArbiterState, now: number): number | null {
   const d = s.durable;
   const t = arbiterTimings(d);
+  const { leaseMargin, stallMargin } = arbiterRules();
   const at: number[] = [s.volatile.restartedAt + t.leaseMs, s.volatile.restartedAt + t.leaseMs + leaseMargin(t), d.holdDownUntil];
   for (const node of d.nodeIds) {
     const n = s.volatile.nodes[node];

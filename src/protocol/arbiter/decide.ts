@@ -2,7 +2,7 @@
  * The arbiter's decision core: decide(state, event, now) -> new state, orders, log events.
  * Pure: no I/O, no clock of its own. The rules and their order are in docs/protocol.md.
  */
-import { type PairConfig, type Timings, checkTimings, effectiveStall, leaseMargin, stallMargin } from "../timing.js";
+import { type PairConfig, type Timings, checkTimings, effectiveStall } from "../timing.js";
 import {
   type Ack,
   type BeatReport,
@@ -17,6 +17,7 @@ import {
   viewOf,
 } from "../types.js";
 import type { EventType, LogEvent } from "./events.js";
+import { arbiterRules } from "./rules.js";
 import {
   type ArbiterState,
   type NodeSeen,
@@ -195,7 +196,7 @@ class Step {
     if (granted) {
       const t = agentTimings(d);
       // The agent counts the lease from its send time, which is before now: recv + L + m covers it.
-      this.s.volatile.nodes[r.nodeId]!.leaseDeadline = this.now + t.leaseMs + leaseMargin(arbiterTimings(d));
+      this.s.volatile.nodes[r.nodeId]!.leaseDeadline = this.now + t.leaseMs + arbiterRules().leaseMargin(arbiterTimings(d));
     }
     this.#reply = this.replyTo(r.nodeId, granted);
   }
@@ -207,7 +208,7 @@ class Step {
    */
   brokenSince(r: BeatReport, prev: NodeSeen | undefined): number | null {
     if (viewOf(r) === "healthy" || r.peer.watch === 0) return null;
-    const sameWatch = !!prev && prev.bootId === r.bootId && prev.report.peer.watch === r.peer.watch;
+    const sameWatch = !!prev && (!arbiterRules().streakPerObservation || (prev.bootId === r.bootId && prev.report.peer.watch === r.peer.watch));
     return sameWatch && prev.brokenSince !== null ? prev.brokenSince : this.now;
   }
 
@@ -463,7 +464,8 @@ class Step {
     const sr = seen(this.s, s);
     if (!sr || !isFresh(this.s, s, this.now) || isSick(this.s, s, this.now)) return;
     if (sr.report.colo?.mode !== "secondary" || sr.brokenSince === null) return;
-    if (t.failsafe && this.now < sr.brokenSince + t.replicationStallMs + stallMargin(t)) return;
+    const rules = arbiterRules();
+    if (t.failsafe && rules.stallWait && this.now < sr.brokenSince + t.replicationStallMs + rules.stallMargin(t)) return;
     const why = primaryDead ? `${p} silent past its lease + m` : `${p} is sick`;
     this.decision("take_over", `${why} and ${s} reports replication broken: ${s} takes over`);
     this.startTakeover(s, `${why}; ${s} takes over`, ARBITER);
@@ -499,7 +501,8 @@ class Step {
       // broken report, whoever asked for the takeover (rule 3 waits so; an operator's failover too).
       const t = arbiterTimings(d);
       const broken = seen(this.s, plan.target)?.brokenSince ?? null;
-      if (t.failsafe && broken !== null && this.now < broken + t.replicationStallMs + stallMargin(t)) return;
+      const rules = arbiterRules();
+      if (t.failsafe && rules.stallWait && broken !== null && this.now < broken + t.replicationStallMs + rules.stallMargin(t)) return;
     }
     d.plan = null;
     this.issueFailover(plan.target, plan.reason, fenced);
@@ -516,7 +519,7 @@ class Step {
     d.beforeFailover = { active: d.active, replaced: d.replaced };
     this.issue(node, "failover", reason).peerFenced = peerFenced;
     // A failover order to a fenced node resumes it: its fence no longer holds.
-    d.fenced[node] = null;
+    if (arbiterRules().failoverClearsFence) d.fenced[node] = null;
     d.active = node;
     d.replaced = otherNode(d, node);
     d.holdDownUntil = this.now + d.config.requested.holdDownMs;

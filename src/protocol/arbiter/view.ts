@@ -1,5 +1,5 @@
 /** What the arbiter can tell about each node and the pair at an instant; no decisions here. */
-import { leaseMargin } from "../timing.js";
+import { arbiterRules } from "./rules.js";
 import { type BeatReport, type NodeId, type PairStateName, qemuGone, reportsServing, sameInstance, viewOf } from "../types.js";
 import { type ArbiterState, type NodeSeen, arbiterTimings, otherNode } from "./state.js";
 
@@ -27,7 +27,8 @@ export function isSick(s: ArbiterState, node: NodeId, now: number): boolean {
 /** Past this instant the node no longer serves on any lease this arbiter may have granted. */
 export function leaseDeadline(s: ArbiterState, node: NodeId): number {
   const t = arbiterTimings(s.durable);
-  const restartBound = s.volatile.restartedAt + t.leaseMs + leaseMargin(t);
+  const rules = arbiterRules();
+  const restartBound = rules.restartRule ? s.volatile.restartedAt + t.leaseMs + rules.leaseMargin(t) : Number.NEGATIVE_INFINITY;
   return Math.max(seen(s, node)?.leaseDeadline ?? Number.NEGATIVE_INFINITY, restartBound);
 }
 
