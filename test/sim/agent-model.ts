@@ -114,6 +114,7 @@ export class AgentModel extends Proc {
     for (const e of effects) {
       switch (e.kind) {
         case "fence":
+          if (e.reason === "cover ending" && this.qemu()?.serving) this.world.reach("a serving node fenced itself as its cover ended");
           this.#fence(e.instance, e.unknown);
           break;
         case "connect":
@@ -122,6 +123,7 @@ export class AgentModel extends Proc {
           this.#failover(e.orderId, e.role, e.peerFenced);
           break;
         case "abort":
+          this.world.reach("a fence and a runbook overlapped (one aborted)");
           if (this.#proc) this.#proc.aborted = true;
           break;
         case "kill":
@@ -279,6 +281,7 @@ export class AgentModel extends Proc {
   #kill(instance: QemuInstance) {
     const q = this.#attached;
     if (q && q.alive && sameInstance(q.instance, instance)) {
+      this.world.reach("fence escalated to a kill");
       this.log(`kill qemu pid ${q.instance.pid}`);
       q.die(0.7);
     }

@@ -52,6 +52,7 @@ export class ArbiterModel {
     const out = decide(this.state, event, this.now());
     this.state = out.state;
     this.events.push(...out.events);
+    if (out.events.some((e) => e.type === "needs_operator")) this.world.reach("pair needed an operator");
     for (const e of out.events) {
       if (e.type === "order_issued" || e.type === "state_changed" || e.type === "needs_operator" || e.type === "order_withdrawn" || e.type === "failover_outcome_unknown" || e.type === "decision") {
         this.world.log("arbiter", `${e.type}: ${e.message} [epoch ${e.epoch}]`);
@@ -75,6 +76,7 @@ export class ArbiterModel {
 
   /** Eviction or deploy: memory is lost; the durable state comes back after `downMs`. */
   restart(downMs: number) {
+    if (this.state.durable.plan) this.world.reach("arbiter restart while a takeover waits");
     this.up = false;
     this.#alarmAt = null;
     this.#alarmToken++;

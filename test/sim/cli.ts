@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { formatTable, timingTable } from "./report.js";
 import { type LivenessCase, type LivenessResult, livenessCaseArb, runLiveness, runSafety, safetyScheduleArb } from "./run.js";
+import { SITUATIONS } from "./world.js";
 
 interface Part {
   safetyRuns: number;
@@ -20,15 +21,18 @@ interface Part {
 interface PartResult {
   failure: string | null;
   events: number;
+  reached: Record<string, number>;
   liveness: { lc: LivenessCase; r: Omit<LivenessResult, "trace"> & { trace: "" } }[];
 }
 
 function runPart(p: Part): PartResult {
   let events = 0;
+  const reached: Record<string, number> = {};
   const safety = fc.check(
     fc.property(safetyScheduleArb, (s) => {
       const r = runSafety(s);
       events += r.events;
+      for (const x of r.reached) reached[x] = (reached[x] ?? 0) + 1;
       return r.violation === null;
     }),
     { numRuns: p.safetyRuns, seed: p.seed },
@@ -39,6 +43,7 @@ function runPart(p: Part): PartResult {
     return {
       failure: `safety: ${r.violation}\nseed ${safety.seed}, path ${safety.counterexamplePath}\nshrunk schedule: ${JSON.stringify(s, null, 1)}\n--- last events ---\n${r.trace}`,
       events,
+      reached,
       liveness: [],
     };
   }
@@ -54,9 +59,9 @@ function runPart(p: Part): PartResult {
   if (live.failed) {
     const lc = live.counterexample![0];
     const r = runLiveness(lc);
-    return { failure: `liveness: ${r.violation}\nseed ${live.seed}\ncase: ${JSON.stringify(lc)}\n--- last events ---\n${r.trace}`, events, liveness };
+    return { failure: `liveness: ${r.violation}\nseed ${live.seed}\ncase: ${JSON.stringify(lc)}\n--- last events ---\n${r.trace}`, events, reached, liveness };
   }
-  return { failure: null, events, liveness };
+  return { failure: null, events, reached, liveness };
 }
 
 if (process.argv.includes("--worker")) {
@@ -97,6 +102,11 @@ if (process.argv.includes("--worker")) {
   const failures = results.filter((r) => r.failure);
   const events = results.reduce((n, r) => n + r.events, 0);
   console.log(`${runs} schedules, ${events} simulated events, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log("\ndangerous situations reached (random schedules; the targeted ones reach them on purpose):");
+  for (const s of SITUATIONS) {
+    const n = results.reduce((k, r) => k + (r.reached[s] ?? 0), 0);
+    console.log(`  ${String(n).padStart(7)}  ${((100 * n) / runs).toFixed(2).padStart(6)} %  ${s}`);
+  }
   console.log(`\nfailover time (ms), from the failure to the survivor serving standalone:\n${formatTable(timingTable(results.flatMap((r) => r.liveness)))}`);
   for (const f of failures) console.error(`\n${f.failure}`);
   console.log(failures.length === 0 ? "\ninvariant held: never two nodes serving at once" : `\n${failures.length} worker(s) found a failure`);

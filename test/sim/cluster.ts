@@ -48,9 +48,18 @@ export class Cluster {
     return NODES.filter((n) => this.qemus[n]?.serving && this.qemus[n]!.mode === "none");
   }
 
+  #servingBefore: NodeName[] = [];
+  #stoppedAt: Partial<Record<NodeName, number>> = {};
+
   check = () => {
     if (this.world.violation) return;
     const s = this.serving();
+    for (const n of this.#servingBefore) if (!s.includes(n)) this.#stoppedAt[n] = this.world.now;
+    for (const n of s) {
+      const stopped = this.#stoppedAt[other(n)];
+      if (!this.#servingBefore.includes(n) && stopped !== undefined && this.world.now - stopped < 100) this.world.reach("handover within 100 ms of the old server stopping");
+    }
+    this.#servingBefore = s;
     if (s.length > 1) {
       this.world.violation = `split brain at ${this.world.now.toFixed(1)} ms: ${s.map((n) => this.qemus[n]!.label()).join(" and ")} both serve`;
     }
@@ -132,6 +141,7 @@ export class Cluster {
         const a = this.agents[f.node];
         if (!a || !this.hosts[f.node].up) return;
         log(`agent-${f.node} crashes${f.restartAfter === null ? " for good" : ""}`);
+        if (this.qemus[f.node]?.serving) w.reach("agent died while its VM served");
         a.kill();
         a.closedByDeath();
         this.agents[f.node] = null;
@@ -208,6 +218,7 @@ export class Cluster {
       case "pidfile_lost": {
         const h = this.hosts[f.node];
         log(`${f.node}: QEMU's pidfile lost for ${f.forMs} ms`);
+        if (this.qemus[f.node]?.serving) w.reach("pidfile lost while its VM served");
         h.pidfileLost = true;
         w.sched.after(f.forMs, () => {
           h.pidfileLost = false;

@@ -46,7 +46,7 @@ export class QemuModel extends Proc {
   reason = "none";
   streamOk = false;
   session = 0;
-  #ckpt: { id: number; phase: "request" | "transfer"; giveUp: "undecided" | "hang" | "late-exit" } | null = null;
+  #ckpt: { id: number; phase: "request" | "transfer"; giveUp: "undecided" | "hang" | "late-exit"; at: number } | null = null;
   #ckptSeq = 0;
   listener: ((e: QmpEvent) => void) | null = null;
 
@@ -126,7 +126,7 @@ export class QemuModel extends Proc {
     if (this.#exitPending) return this.#exitNow();
     if (this.mode !== "primary" || !this.streamOk || this.#ckpt) return;
     const id = ++this.#ckptSeq;
-    this.#ckpt = { id, phase: "request", giveUp: "undecided" };
+    this.#ckpt = { id, phase: "request", giveUp: "undecided", at: this.world.now };
     const session = this.session;
     this.#toPeer((p) => p.receiveRequest(session, id));
     this.after(this.#delay / 2, () => this.#watchCheckpoint(id));
@@ -201,6 +201,7 @@ export class QemuModel extends Proc {
   receiveLoaded(session: number, id: number) {
     this.run(() => {
       if (session !== this.session || this.#ckpt?.id !== id || !this.streamOk) return;
+      if (this.world.now - this.#ckpt.at > 3000 + this.#delay) this.world.reach("a checkpoint completed after stalling longer than S");
       this.#ckpt = null;
       // colo.c ends every checkpoint with an unconditional vm_start(): a `stop` does not hold. It
       // takes the BQL first, so a yank or a `stop` may slip in between and be undone.

@@ -5,17 +5,19 @@ import { standaloneBound, takeoverBound } from "../../src/protocol/bounds.js";
 import type { AgentRules } from "./agent-model.js";
 import { Cluster } from "./cluster.js";
 import { type NodeName, type Schedule, configArb, scheduleArb } from "./schedule.js";
+import type { Situation } from "./world.js";
 
 export interface SafetyResult {
   violation: string | null;
   trace: string;
   events: number;
+  reached: Situation[];
 }
 
 export function runSafety(schedule: Schedule, rules?: AgentRules): SafetyResult {
   const c = new Cluster(schedule, rules);
   c.run();
-  return { violation: c.world.violation, trace: c.world.trace.text(), events: c.world.sched.processed };
+  return { violation: c.world.violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }
 
 /** An ordinary event on a protected pair must cost nothing: no order, protection never lost, never two serving. */
@@ -27,7 +29,7 @@ export function runHarmless(schedule: Schedule, rules?: AgentRules): SafetyResul
   const protectedOnce = ev.some((e) => e.type === "state_changed" && e.data?.to === "protected");
   const violation =
     c.world.violation ?? (!protectedOnce ? "the pair was never protected" : cost ? `a harmless event cost ${cost.type}: ${cost.message}` : null);
-  return { violation, trace: c.world.trace.text(), events: c.world.sched.processed };
+  return { violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }
 
 /** An unguarded node may be left serving by a dead agent; the protocol covers that only with requireWatchdog. */

@@ -7,6 +7,20 @@ import { Rng, Scheduler } from "./kernel.js";
 
 export type LinkName = string;
 
+export const SITUATIONS = [
+  "handover within 100 ms of the old server stopping",
+  "arbiter restart while a takeover waits",
+  "agent died while its VM served",
+  "fence escalated to a kill",
+  "a serving node fenced itself as its cover ended",
+  "watchdog reset a host",
+  "a checkpoint completed after stalling longer than S",
+  "pidfile lost while its VM served",
+  "a fence and a runbook overlapped (one aborted)",
+  "pair needed an operator",
+] as const;
+export type Situation = (typeof SITUATIONS)[number];
+
 /** One direction of one network path: it can be cut, delayed or lossy, independently. */
 export class Link {
   cutUntil = 0;
@@ -119,6 +133,8 @@ export class World {
   readonly trace = new Trace(400);
   readonly links = new Map<LinkName, Link>();
   violation: string | null = null;
+  /** The dangerous situations this run reached (the coverage report of `npm run simulate`). */
+  readonly reached = new Set<Situation>();
   /** Set by the cluster: a hardware watchdog that fires resets its host. */
   onWatchdog: (h: Host) => void = () => {};
 
@@ -182,7 +198,12 @@ export class World {
     });
   }
 
+  reach(s: Situation) {
+    this.reached.add(s);
+  }
+
   watchdogFired(h: Host) {
+    this.reach("watchdog reset a host");
     this.log(`host-${h.id}`, "watchdog fired: host reset");
     this.onWatchdog(h);
   }
