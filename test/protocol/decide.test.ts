@@ -360,3 +360,18 @@ describe("guards", () => {
     expect(h.s.durable.guarded.p).toBe(false);
   });
 });
+
+describe("a fence that never confirms", () => {
+  it("does not block the takeover past the fenced node's last lease + m, and is logged for a page", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });
+    const orderedAt = h.now;
+    // p keeps beating (it gets no lease once ordered to fence) but never acknowledges.
+    const outs = h.run(L + m + 1000, { p: {}, s: {} }, 100);
+    const failover = ordersOf(outs).find((o) => o.action === "failover");
+    expect(failover?.node).toBe("s");
+    expect(failover!.issuedAt).toBeGreaterThanOrEqual(orderedAt + L + m - 100);
+    expect(outs.flatMap((o) => o.events).some((e) => e.type === "fence_unconfirmed")).toBe(true);
+  });
+});

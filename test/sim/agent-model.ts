@@ -223,6 +223,10 @@ export class AgentModel extends Proc {
   /** Yank; after the yank's COLO_EXIT, stop; confirm with query-status. Past the bound, kill. */
   #fence(instance: QemuInstance | null, unknown: boolean) {
     const p = this.#begin();
+    if (this.host.fenceStuck) {
+      this.log("fence procedure stuck");
+      return;
+    }
     const done = (out: FenceOutcome) => {
       if (!this.#end(p)) return;
       this.#coloExit = null;

@@ -225,6 +225,15 @@ export class Cluster {
         });
         return;
       }
+      case "fence_stuck": {
+        const h = this.hosts[f.node];
+        log(`${f.node}: the agent's fences hang for ${f.forMs} ms`);
+        h.fenceStuck = true;
+        w.sched.after(f.forMs, () => {
+          h.fenceStuck = false;
+        });
+        return;
+      }
       case "rebuild": {
         // Re-protection: the node serving standalone becomes primary of a new secondary on the other host.
         const s = this.servingStandalone();

@@ -22,7 +22,8 @@ export type Fault =
   | { at: number; kind: "resolve" }
   | { at: number; kind: "configure"; change: Partial<PairConfig> }
   | { at: number; kind: "rebuild" }
-  | { at: number; kind: "pidfile_lost"; node: NodeName; forMs: number };
+  | { at: number; kind: "pidfile_lost"; node: NodeName; forMs: number }
+  | { at: number; kind: "fence_stuck"; node: NodeName; forMs: number };
 
 export interface Schedule {
   seed: number;
@@ -92,6 +93,7 @@ function faultArb(durationMs: number): fc.Arbitrary<Fault> {
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("configure" as const), change: configArb.map((c) => ({ leaseMs: c.leaseMs, replicationStallMs: c.replicationStallMs, failsafe: c.failsafe, fenceLatencyMs: c.fenceLatencyMs })) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("rebuild" as const) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("pidfile_lost" as const), node, forMs: fc.integer({ min: 500, max: 20_000 }) }) },
+    { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("fence_stuck" as const), node, forMs: fc.integer({ min: 500, max: 30_000 }) }) },
   );
 }
 

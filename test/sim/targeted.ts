@@ -135,6 +135,16 @@ export const TARGETED: Targeted[] = [
         { at: 12_600 + (seed % 5) * 100, kind: "switchover", node: "b" },
       ]),
   },
+  {
+    name: "a switchover whose fence never confirms: the old primary's fences hang while its agent beats",
+    property: "safety",
+    aim: "the takeover goes on once the old primary's last lease + m has passed; its watchdog resets it by then",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 9000, kind: "fence_stuck", node: "a", forMs: 30_000 },
+        { at: 10_000 + (seed % 10) * 100, kind: "switchover", node: "b" },
+      ]),
+  },
   ...(["a", "b"] as const).map(
     (node): Targeted => ({
       name: `agent restart on ${node === "a" ? "the primary" : "the secondary"} of a protected pair`,

@@ -99,6 +99,8 @@ export class Host {
   bootAt = 0;
   /** The watchdog's hardware deadline in real time, while armed. */
   watchdogFiresAt: number | null = null;
+  /** The agent's fence procedure hangs (it starts and never returns, while the agent still beats). */
+  fenceStuck = false;
   /** QEMU's pidfile is gone or unreadable (the agent cannot tell whether QEMU runs). */
   pidfileLost = false;
   /** What the agent keeps under /run: wiped by a reboot. */

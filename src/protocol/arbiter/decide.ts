@@ -491,10 +491,13 @@ class Step {
     const confirmed = this.fenceConfirmedSince(other, plan.epoch);
     const fenced = confirmed || isFencedInstance(this.s, other) || gone;
     if (!fenced) {
-      // An agent that still beats obeys its fence order: wait for the confirmation.
-      if (isFresh(this.s, other, this.now) || !pastLease(this.s, other, this.now)) return;
+      // The fence is confirmed, or the node's last lease + m has passed: it gets no lease once
+      // ordered to fence, so by then it has fenced itself whether or not it says so.
+      if (!pastLease(this.s, other, this.now)) return;
+      const fresh = isFresh(this.s, other, this.now);
+      // Past its lease an unconfirmed node is stopped by its own fence or, if that hangs or it died, by its watchdog.
       if (d.config.requested.requireWatchdog && !d.guarded[other]) {
-        this.needOperator(`${other} is silent and unguarded: it may still serve, so ${plan.target} is not ordered to take over`);
+        this.needOperator(`${other} is ${fresh ? "unconfirmed" : "silent"} and unguarded: it may still serve, so ${plan.target} is not ordered to take over`);
         return;
       }
       // With failsafe ON the silent node may serve on its own view until S after the target's first
@@ -503,6 +506,12 @@ class Step {
       const broken = seen(this.s, plan.target)?.brokenSince ?? null;
       const rules = arbiterRules();
       if (t.failsafe && rules.stallWait && broken !== null && this.now < broken + t.replicationStallMs + rules.stallMargin(t)) return;
+      if (fresh) {
+        this.log("fence_unconfirmed", `${other} still beats but never confirmed its fence: ${plan.target} takes over now that its last lease + m has passed`, {
+          node: other,
+          data: { target: plan.target },
+        });
+      }
     }
     d.plan = null;
     this.issueFailover(plan.target, plan.reason, fenced);

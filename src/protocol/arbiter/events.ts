@@ -27,6 +27,7 @@ export const EVENT_TYPES = [
   "token_rotated",
   "delivery_dead_lettered",
   "node_fenced_itself",
+  "fence_unconfirmed",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

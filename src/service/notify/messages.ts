@@ -19,6 +19,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
   "node_fenced",
   "node_fenced_itself",
   "fence_failed",
+  "fence_unconfirmed",
   "needs_operator",
   "maintenance_entered",
   "maintenance_left",
