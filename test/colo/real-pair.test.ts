@@ -272,4 +272,21 @@ describe.skipIf(!have)("a real COLO pair", () => {
     expect(incoming.signalCode).toBeNull();
     expect(agents.b.lines.some((l) => l.includes('"msg":"fence"')), agents.b.lines.join("\n")).toBe(false);
   }, 180_000);
+
+  it("(j) agents installed on a running COLO pair stop no VM, and the pair becomes protected", async () => {
+    const dir = coloDir();
+    const pair = await startColoPair(CHECKPOINT_MS, dir);
+    pairs.push(pair);
+    const pairId = `install-${Date.now().toString(36)}`;
+    const created = await api<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
+      nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }],
+      ...TIMINGS,
+    });
+    const a = startAgent(dir, pairId, "a", created.agentTokens.a!);
+    const b = startAgent(dir, pairId, "b", created.agentTokens.b!);
+    await pollUntil("the pair protected", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "protected" || null, 60_000);
+    expect(await running(pair.primary.qmp)).toBe(true);
+    expect((await colo(pair.secondary.qmp)).mode).toBe("secondary");
+    for (const agent of [a, b]) expect(agent.lines.some((l) => l.includes('"msg":"fence"')), agent.lines.join("\n")).toBe(false);
+  }, 180_000);
 });

@@ -149,9 +149,11 @@ describe("agent core: what it knows of QEMU", () => {
 
   it("reports a QEMU it cannot tie to a pid as unknown, never as gone, and fences it through QMP alone", () => {
     const c = core({ ...NOTHING_KEPT, timings: T, configVersion: 1 });
-    const out = c.observe({ kind: "unknown", why: "pidfile missing" }, answer("primary"), 0);
+    c.observe({ kind: "unknown", why: "pidfile missing" }, answer("primary"), 0);
     const { report } = c.beat(10);
     expect(report).toMatchObject({ qemu: null, qemuUnknown: "pidfile missing", qmp: { ok: true } });
+    // Past the start's adoption window, with no lease: fenced.
+    const out = c.observe({ kind: "unknown", why: "pidfile missing" }, answer("primary"), T.fenceLatencyMs);
     expect(out).toContainEqual(expect.objectContaining({ kind: "fence", instance: null, unknown: true }));
   });
 });
@@ -164,5 +166,29 @@ describe("agent core: the watchdog", () => {
     expect(c.nextCheckAt(last - 300)).toBe(last);
     expect(c.evaluate(last).some((e) => e.kind === "pet")).toBe(true);
     expect(c.evaluate(last + 1).some((e) => e.kind === "pet")).toBe(false);
+  });
+});
+
+describe("agent core: starting beside a running VM", () => {
+  it("with nothing kept, leaves a VM that may serve alone until the arbiter answers or F has passed", () => {
+    const c = core();
+    expect(kinds(c.observe(QEMU, answer("primary"), 0))).toEqual([]);
+    expect(kinds(c.evaluate(T.fenceLatencyMs - 1))).toEqual([]);
+    // The arbiter grants a lease: nothing to fence.
+    expect(kinds(c.reply(reply(), 10, 1, 100))).toEqual([]);
+  });
+
+  it("fences at once when the arbiter refuses the lease, and after F when it does not answer", () => {
+    const refused = core();
+    refused.observe(QEMU, answer("primary"), 0);
+    expect(kinds(refused.reply(reply({ lease: { granted: false, ms: 0 } }), 10, 1, 50))).toEqual(["fence"]);
+    const silent = core();
+    silent.observe(QEMU, answer("primary"), 0);
+    expect(kinds(silent.evaluate(T.fenceLatencyMs))).toEqual(["fence"]);
+  });
+
+  it("with a kept lease that ran out, fences at once", () => {
+    const c = core({ ...NOTHING_KEPT, leaseUntil: 100, timings: T, configVersion: 1 }, 5000);
+    expect(kinds(c.observe(QEMU, answer("primary"), 5000))).toEqual(["fence"]);
   });
 });

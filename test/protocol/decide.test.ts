@@ -375,3 +375,13 @@ describe("a fence that never confirms", () => {
     expect(outs.flatMap((o) => o.events).some((e) => e.type === "fence_unconfirmed")).toBe(true);
   });
 });
+
+describe("leases", () => {
+  it("are never granted to a second serving VM: the node that is not active is refused", () => {
+    const h = new Harness();
+    h.protect();
+    // The secondary's host runs a VM outside COLO (started by hand): it must fence, not be leased.
+    expect(h.beat("s", { mode: "none" }).reply?.lease.granted).toBe(false);
+    expect(h.beat("p").reply?.lease.granted).toBe(true);
+  });
+});

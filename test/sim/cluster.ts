@@ -32,9 +32,10 @@ export class Cluster {
     };
     w.onWatchdog = (h) => this.#reset(h.id as NodeName, "watchdog");
     this.arbiter = new ArbiterModel(w, schedule.config, ra);
-    for (const n of NODES) this.#startAgent(n);
-    // The agents hold leases before QEMU starts, as the start rule requires.
+    // The agents hold leases before QEMU starts, as the start rule asks, unless they are installed on a running pair.
     w.sched.at(1500, () => this.#startPair("a"));
+    if (schedule.agentsAfterMs === undefined) for (const n of NODES) this.#startAgent(n);
+    else w.sched.at(1500 + schedule.agentsAfterMs, () => NODES.forEach((n) => this.#startAgent(n)));
     for (const f of schedule.faults) w.sched.at(f.at, () => this.apply(f));
   }
 

@@ -25,7 +25,9 @@ export function runHarmless(schedule: Schedule, rules?: AgentRules): SafetyResul
   const c = new Cluster(schedule, rules);
   c.run();
   const ev = c.arbiter.events;
-  const cost = ev.find((e) => e.type === "order_issued" || e.type === "protection_lost" || e.type === "needs_operator");
+  const cost =
+    ev.find((e) => e.type === "order_issued" || e.type === "protection_lost" || e.type === "needs_operator") ??
+    (c.world.reached.has("a serving node fenced itself as its cover ended") ? { type: "a self-fence", message: "a serving VM was stopped" } : undefined);
   const protectedOnce = ev.some((e) => e.type === "state_changed" && e.data?.to === "protected");
   const violation =
     c.world.violation ?? (!protectedOnce ? "the pair was never protected" : cost ? `a harmless event cost ${cost.type}: ${cost.message}` : null);

@@ -34,6 +34,8 @@ export interface Schedule {
   guarded: [boolean, boolean];
   durationMs: number;
   faults: Fault[];
+  /** Install the agents this long after the pair started (colo-arbiter added to a running pair); by default they start first. */
+  agentsAfterMs?: number;
 }
 
 /** A configuration that satisfies the timing rule, built around a heartbeat interval. */

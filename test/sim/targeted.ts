@@ -179,4 +179,10 @@ export const TARGETED: Targeted[] = [
       schedule: (seed) => base(seed, { failsafe: seed % 2 === 0 }, [{ at: 10_000 + (seed % 13) * 77, kind: "hang", node, what: "qemu", forMs: 2000 }]),
     }),
   ),
+  {
+    name: "agents installed on a running protected pair",
+    property: "harmless",
+    aim: "an agent that starts with nothing kept beside a running VM asks for a lease before it fences",
+    schedule: (seed) => base(seed, { failsafe: seed % 2 === 0 }, [], { agentsAfterMs: 3000 + (seed % 10) * 300 }),
+  },
 ];

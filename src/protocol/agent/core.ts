@@ -141,6 +141,11 @@ export class AgentCore {
   #queued: Wish | null = null;
   #fenceFailed = false;
   #result: { ack: Ack; seq: number } | null = null;
+  /**
+   * Started with nothing kept (installed beside a running VM, or its /run file lost): until the
+   * arbiter first answers, or F has passed, it leaves a VM that may serve alone.
+   */
+  #adoptUntil: number;
   #out: Effect[] = [];
   readonly #rules: AgentRuleSet;
 
@@ -154,6 +159,8 @@ export class AgentCore {
     this.#timings = saferForAgent(init.kept.timings ?? { ...init.defaults, failsafe: false }, init.defaults);
     this.#configVersion = init.kept.configVersion;
     this.#leaseUntil = this.#rules.startingLease(init.kept, init.now);
+    const nothingKept = init.kept.leaseUntil === null && init.kept.order === null && init.kept.fenced === null;
+    this.#adoptUntil = nothingKept ? init.now + this.#timings.fenceLatencyMs : Number.NEGATIVE_INFINITY;
   }
 
   get timings(): Timings {
@@ -306,6 +313,8 @@ export class AgentCore {
   }
 
   reply(r: ReplyIn, sentAt: number, seq: number, now: number): Effect[] {
+    // The arbiter answered: from now on the lease it gave, or refused, decides.
+    this.#adoptUntil = Number.NEGATIVE_INFINITY;
     const { version, ...timings } = r.config;
     // A reply older than the configuration applied never reverts it.
     if (version >= this.#configVersion && (version !== this.#configVersion || JSON.stringify(timings) !== JSON.stringify(this.#timings))) {
@@ -461,7 +470,8 @@ export class AgentCore {
     const fencing = this.#owner?.kind === "fence" || this.#queued?.kind === "fence";
     // A QEMU just seen gets the fence bound to answer QMP before it is judged (an -incoming one cannot serve).
     // After a fence that could not be confirmed the watchdog resets the host; no fence storm meanwhile.
-    if (this.#rules.mustFence(serving, cover, now) && !fencing && !this.#fenceFailed && !this.#awaitingFirstAnswer(now)) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
+    const adopting = now < this.#adoptUntil;
+    if (this.#rules.mustFence(serving, cover, now) && !fencing && !this.#fenceFailed && !adopting && !this.#awaitingFirstAnswer(now)) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
     const o = this.#owner;
     const overdue = this.#fenceFailed || (o?.kind === "fence" && fenceOverdue(o.startedAt, now, this.#timings));
     if (this.#rules.mayPetWatchdog(serving, cover, now, overdue)) this.#out.push({ kind: "pet" });
@@ -481,7 +491,7 @@ export class AgentCore {
     const overdueAt = o?.kind === "fence" ? o.startedAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
     const judgeAt = this.#awaitingFirstAnswer(now) && this.#seenAt !== null ? this.#seenAt + fenceBound(this.#timings) : Number.POSITIVE_INFINITY;
     const future = (x: number) => (x > now ? x : Number.POSITIVE_INFINITY);
-    return Math.min(future(at), future(lastPet), future(overdueAt), judgeAt);
+    return Math.min(future(at), future(lastPet), future(overdueAt), judgeAt, future(this.#adoptUntil));
   }
 
   // ---- helpers -----------------------------------------------------------------------------------

@@ -217,7 +217,12 @@ class Step {
     const o = pendingOrder(this.s, node);
     if (o?.action === "fence") return false;
     if (isFencedInstance(this.s, node)) return false;
-    return this.d.replaced !== node;
+    if (this.d.replaced === node) return false;
+    // Never a lease to a second serving VM: the node that is not active fences when refused.
+    const other = otherNode(this.d, node);
+    const mine = seen(this.s, node)?.report ?? null;
+    const theirs = isFresh(this.s, other, this.now) ? (seen(this.s, other)?.report ?? null) : null;
+    return !(node !== this.d.active && reportsServing(mine) && reportsServing(theirs));
   }
 
   replyTo(node: NodeId, granted: boolean): BeatReply {
