@@ -129,7 +129,8 @@ export class Agent {
   #evaluate() {
     if (this.#stopped) return;
     const now = this.#d.clock.now();
-    this.#apply(this.#core.evaluate(now));
+    // The pidfile is read again at every evaluation: a QEMU that died or appeared is judged at once.
+    this.#apply(this.#core.observe(this.#d.process.read(), null, now));
     const next = Math.min(now + this.#core.timings.watchdogMs / 4, this.#core.nextCheckAt(now) + 1);
     if (this.#evalTimer) {
       clearTimeout(this.#evalTimer);

@@ -88,7 +88,8 @@ export class AgentModel extends Proc {
   }
 
   #onEvent(e: QmpEvent) {
-    this.#apply(this.core.event(e.event, { reason: e.data?.reason }, e.at, this.host.mono(), REPLICATION_NODE));
+    const data = e.event === "QUORUM_REPORT_BAD" ? { nodeName: REPLICATION_NODE } : { reason: e.data?.reason };
+    this.#apply(this.core.event(e.event, data, e.at, this.host.mono(), REPLICATION_NODE));
     if (e.event === "COLO_EXIT") this.#coloExit?.();
   }
 

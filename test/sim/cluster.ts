@@ -226,6 +226,23 @@ export class Cluster {
         });
         return;
       }
+      case "quorum_bad": {
+        const q = this.qemus[f.node];
+        if (!q?.alive) return;
+        log(`${q.label()}: QUORUM_REPORT_BAD on its replication child`);
+        q.quorumBad();
+        return;
+      }
+      case "qemu_restarted": {
+        // A supervisor (systemd, libvirt) starts QEMU again after it died, paused (-S), as
+        // docs/agent.md requires: a VM started running outside the protocol serves at once.
+        const q = this.qemus[f.node];
+        if (q?.alive || !this.hosts[f.node].up) return;
+        const fresh = (this.qemus[f.node] = this.#newQemu(f.node));
+        fresh.status = "paused";
+        log(`${fresh.label()}: QEMU restarted by its supervisor, paused`);
+        return;
+      }
       case "fence_stuck": {
         const h = this.hosts[f.node];
         log(`${f.node}: the agent's fences hang for ${f.forMs} ms`);

@@ -85,6 +85,15 @@ export const PLANTS: Plant[] = [
     budget: 100,
   },
   {
+    mechanism: "a broken streak ends at a checkpoint",
+    plant: "a streak goes on while the secondary keeps loading checkpoints (its view broken by a bad quorum report)",
+    unmasked: "the secondary's own stall wait",
+    arbiter: { streakPerObservation: false },
+    agent: { failoverNotBefore: () => Number.NEGATIVE_INFINITY },
+    family: family("a bad quorum report on the secondary"),
+    budget: 100,
+  },
+  {
     mechanism: "the restart rule: after an arbiter restart every node counts as leased",
     plant: "a restarted arbiter forgets the leases it granted",
     unmasked: "-",

@@ -12,7 +12,7 @@ import type { ColoMode, QemuInstance } from "../../src/protocol/types.js";
 import { type Host, Proc, type World } from "./world.js";
 
 export interface QmpEvent {
-  event: "STOP" | "RESUME" | "COLO_EXIT";
+  event: "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD";
   /** When QEMU emitted it, on the host's monotonic clock (QMP events carry their timestamp). */
   at: number;
   data?: { mode: ColoMode; reason: string };
@@ -253,6 +253,16 @@ export class QemuModel extends Proc {
   peerBroke(session: number) {
     this.run(() => {
       if (session === this.session) this.#breakStream();
+    });
+  }
+
+  /**
+   * A replication child reports a bad read or write (`QUORUM_REPORT_BAD`): replication is broken
+   * from this node's view, while the COLO stream and its checkpoints go on.
+   */
+  quorumBad() {
+    this.run(() => {
+      if (this.mode !== "none") this.emit("QUORUM_REPORT_BAD");
     });
   }
 

@@ -23,7 +23,9 @@ export type Fault =
   | { at: number; kind: "configure"; change: Partial<PairConfig> }
   | { at: number; kind: "rebuild" }
   | { at: number; kind: "pidfile_lost"; node: NodeName; forMs: number }
-  | { at: number; kind: "fence_stuck"; node: NodeName; forMs: number };
+  | { at: number; kind: "fence_stuck"; node: NodeName; forMs: number }
+  | { at: number; kind: "quorum_bad"; node: NodeName }
+  | { at: number; kind: "qemu_restarted"; node: NodeName };
 
 export interface Schedule {
   seed: number;
@@ -96,6 +98,8 @@ function faultArb(durationMs: number): fc.Arbitrary<Fault> {
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("rebuild" as const) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("pidfile_lost" as const), node, forMs: fc.integer({ min: 500, max: 20_000 }) }) },
     { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("fence_stuck" as const), node, forMs: fc.integer({ min: 500, max: 30_000 }) }) },
+    { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("quorum_bad" as const), node }) },
+    { weight: 1, arbitrary: fc.record({ at, kind: fc.constant("qemu_restarted" as const), node }) },
   );
 }
 

@@ -45,6 +45,16 @@ export const TARGETED: Targeted[] = [
     },
   },
   {
+    name: "a bad quorum report on the secondary while the primary is cut from the arbiter",
+    property: "safety",
+    aim: "the secondary's view is broken while it goes on loading checkpoints: a broken streak must not outlive a checkpoint",
+    schedule: (seed) =>
+      base(seed, { failsafe: true }, [
+        { at: 10_000, kind: "quorum_bad", node: "b" },
+        { at: 10_000 + (seed % 10) * 100, kind: "partition", links: ["a->arb", "arb->a"], forMs: 25_000 },
+      ]),
+  },
+  {
     name: "a lost pidfile on a serving primary while replication breaks",
     property: "safety",
     aim: "QEMU runs but its pidfile is gone: the agent must not report it gone (that allows a takeover without a fence)",

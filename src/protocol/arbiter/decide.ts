@@ -202,14 +202,20 @@ class Step {
   }
 
   /**
-   * The first report of the current broken streak. A streak is one continuous observation: a new
-   * agent boot or a new QMP connection (`peer.watch`) may have missed a checkpoint the node loaded,
-   * so it starts a new streak; a report from an agent that watches nothing counts for none.
+   * The first report of the current broken streak. A streak is one continuous observation with no
+   * checkpoint in it: a new agent boot or a new QMP connection (`peer.watch`) may have missed a
+   * checkpoint the node loaded, and a report that shows a newer checkpoint saw one, so each starts
+   * a new streak; a report from an agent that watches nothing counts for none.
    */
   brokenSince(r: BeatReport, prev: NodeSeen | undefined): number | null {
     if (viewOf(r) === "healthy" || r.peer.watch === 0) return null;
-    const sameWatch = !!prev && (!arbiterRules().streakPerObservation || (prev.bootId === r.bootId && prev.report.peer.watch === r.peer.watch));
-    return sameWatch && prev.brokenSince !== null ? prev.brokenSince : this.now;
+    if (!prev || prev.brokenSince === null) return this.now;
+    if (!arbiterRules().streakPerObservation) return prev.brokenSince;
+    const sameWatch = prev.bootId === r.bootId && prev.report.peer.watch === r.peer.watch;
+    // A view broken by a bad quorum report goes on loading checkpoints: a newer one starts the streak again.
+    const was = prev.report.peer.lastCheckpointMsAgo;
+    const loaded = was !== undefined && r.peer.lastCheckpointMsAgo !== undefined && r.peer.lastCheckpointMsAgo < was;
+    return sameWatch && !loaded ? prev.brokenSince : this.now;
   }
 
   /** A node being fenced, fenced, or replaced gets no lease. */

@@ -13,7 +13,7 @@ export interface ArbiterRules {
   stallMargin: typeof stallMargin;
   /** After a restart every node counts as granted a lease at the restart instant. */
   restartRule: boolean;
-  /** A broken streak is one continuous observation (a new boot or QMP connection starts another). */
+  /** A broken streak is one continuous observation with no checkpoint (a new boot, QMP connection or checkpoint starts another). */
   streakPerObservation: boolean;
   /** With failsafe ON a takeover waits S + m_S after the survivor's first broken report. */
   stallWait: boolean;
