@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { type Server, createServer } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/agent/clock.js";
@@ -14,6 +15,7 @@ import { pidfileProcess } from "../../src/agent/qemu/process.js";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { qemuAvailable } from "../agent/real-qemu.js";
 import { useDevServer } from "../e2e/dev.js";
+import { freePort } from "../../src/demo/dev-server.js";
 import { pollUntil } from "../../src/demo/poll.js";
 import { type ColoPair, coloDir, coloPaths, startColoPair } from "./colo-pair.js";
 
@@ -25,7 +27,10 @@ const dev = useDevServer(have);
 const pairs: ColoPair[] = [];
 const procs: ChildProcess[] = [];
 
+const servers: Server[] = [];
+
 afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
   for (const p of procs.splice(0)) if (p.exitCode === null && p.pid) killGroup(p, "SIGKILL");
   for (const p of pairs.splice(0)) p.stop();
 });
@@ -47,14 +52,14 @@ interface AgentProc {
 }
 
 /** The shipped agent (the built dist binary), beside one side of the pair. */
-function startAgent(dir: string, pairId: string, node: "a" | "b", token: string): AgentProc {
+function startAgent(dir: string, pairId: string, node: "a" | "b", token: string, arbiterUrl = dev.url): AgentProc {
   const paths = coloPaths(dir);
   const side = node === "a" ? paths.primary : paths.secondary;
   const tokenFile = join(dir, `${node}.token`);
   writeFileSync(tokenFile, token);
   const child = spawn(
     process.execPath,
-    ["dist/agent/cli.js", "--arbiter", dev.url, "--pair", pairId, "--node", node, "--token-file", tokenFile,
+    ["dist/agent/cli.js", "--arbiter", arbiterUrl, "--pair", pairId, "--node", node, "--token-file", tokenFile,
       "--qmp", `unix:${side.agentQmp}`, "--pidfile", side.pidfile, "--state-dir", join(dir, `state-${node}`)],
     { stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
@@ -98,6 +103,26 @@ function instanceOf(proc: ReturnType<typeof pidfileProcess>) {
   const r = proc.read();
   if (r.kind !== "running") throw new Error(`no QEMU instance: ${JSON.stringify(r)}`);
   return r.instance;
+}
+
+/** The arbiter behind a proxy that holds every answer back by `delayMs` (a slow path to Cloudflare). */
+async function slowArbiter(delayMs: number): Promise<string> {
+  const port = await freePort();
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const answer = await fetch(`${dev.url}${req.url}`, {
+      method: req.method,
+      headers: { authorization: String(req.headers.authorization ?? ""), "content-type": String(req.headers["content-type"] ?? "application/json") },
+      ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+    });
+    const body = await answer.text();
+    await new Promise((r) => setTimeout(r, delayMs));
+    res.writeHead(answer.status, { "content-type": "application/json" }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  servers.push(server);
+  return `http://127.0.0.1:${port}`;
 }
 
 const colo = (q: QmpClient) => q.execute<{ mode: string; "last-mode": string; reason: string }>("query-colo-status");
@@ -288,5 +313,27 @@ describe.skipIf(!have)("a real COLO pair", () => {
     expect(await running(pair.primary.qmp)).toBe(true);
     expect((await colo(pair.secondary.qmp)).mode).toBe("secondary");
     for (const agent of [a, b]) expect(agent.lines.some((l) => l.includes('"msg":"fence"')), agent.lines.join("\n")).toBe(false);
+  }, 180_000);
+
+  it("(k) the primary's agent restarted after its kept lease ran out, with a slow arbiter: a VM still serves", async () => {
+    const { pair, pairId, agents, dir, tokens } = await protectedPair("restart-late-slow");
+    killGroup(agents.a.child, "SIGKILL");
+    await new Promise((r) => setTimeout(r, TIMINGS.leaseMs + 1000));
+    // It fences at once (its lease ran out): the fence pauses the VM, and the arbiter's order resumes it.
+    startAgent(dir, pairId, "a", tokens.a!, await slowArbiter(300));
+    const state = await pollUntil("the pair settled", async () => {
+      const s = await api<{ state: string }>("GET", `/v1/pairs/${pairId}`);
+      return ["fenced_node_present", "solo", "needs_operator"].includes(s.state) ? s.state : null;
+    }, 60_000);
+    expect(state).not.toBe("needs_operator");
+    const serving = await pollUntil("a VM serving", async () => {
+      for (const side of [pair.primary, pair.secondary]) {
+        const c = await colo(side.qmp);
+        if (c.mode !== "secondary" && (await running(side.qmp))) return side === pair.primary ? "a" : "b";
+      }
+      return null;
+    }, 30_000);
+    expect(["a", "b"]).toContain(serving);
+    expect(pair.primary.child.exitCode).toBeNull();
   }, 180_000);
 });
