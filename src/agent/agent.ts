@@ -36,12 +36,16 @@ export interface AgentDeps {
 
 const EVENTS = new Set(["STOP", "RESUME", "COLO_EXIT", "QUORUM_REPORT_BAD"]);
 
-/** Beats outstanding at once: enough to ride out a slow answer, few enough not to pile up on a dead link. */
-const MAX_BEATS_IN_FLIGHT = 3;
+/** Beats outstanding at once: a bound on what a dead link can pile up. */
+const MAX_BEATS_IN_FLIGHT = 16;
 
-/** A beat is worth waiting for about one interval: later, the next beat says more. */
-export function beatTimeoutMs(t: Pick<Timings, "heartbeatIntervalMs">): number {
-  return Math.max(t.heartbeatIntervalMs, 250);
+/**
+ * A beat's answer is worth waiting for while the lease it grants could still matter: the lease
+ * counts from the send instant, so an answer later than L − F would arrive with no cover left. The
+ * next beats go out meanwhile, so a slow path (an answer later than HB) still keeps the lease.
+ */
+export function beatTimeoutMs(t: Pick<Timings, "heartbeatIntervalMs" | "leaseMs" | "fenceLatencyMs">): number {
+  return Math.max(t.heartbeatIntervalMs, t.leaseMs - t.fenceLatencyMs);
 }
 
 export class Agent {
@@ -231,9 +235,9 @@ export class Agent {
   // ---- heartbeats ----------------------------------------------------------------------------
 
   /**
-   * One beat every HB (jittered), each bounded by about HB and never waited for: a slow answer
-   * must not delay the next beat, or one stalled request could outlast the lease. Replies may
-   * arrive out of order; the core keeps the longest lease and the newest order and config.
+   * One beat every HB (jittered), never waited for: a slow answer must not delay the next beat, or
+   * one stalled request could outlast the lease. Replies may arrive out of order; the core keeps
+   * the longest lease and the newest order and config.
    */
   async #beatLoop() {
     while (!this.#stopped) {

@@ -105,10 +105,12 @@ function instanceOf(proc: ReturnType<typeof pidfileProcess>) {
   return r.instance;
 }
 
-/** The arbiter behind a proxy that holds every answer back by `delayMs` (a slow path to Cloudflare). */
-async function slowArbiter(delayMs: number): Promise<string> {
+/** The arbiter behind a proxy that holds the n-th answer back by `delayMs(n)` (a slow path to Cloudflare). */
+async function slowArbiter(delayMs: (n: number) => number): Promise<string> {
   const port = await freePort();
+  let n = 0;
   const server = createServer(async (req, res) => {
+    const delay = delayMs(++n);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const answer = await fetch(`${dev.url}${req.url}`, {
@@ -117,7 +119,7 @@ async function slowArbiter(delayMs: number): Promise<string> {
       ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
     });
     const body = await answer.text();
-    await new Promise((r) => setTimeout(r, delayMs));
+    await new Promise((r) => setTimeout(r, delay));
     res.writeHead(answer.status, { "content-type": "application/json" }).end(body);
   });
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
@@ -320,11 +322,15 @@ describe.skipIf(!have)("a real COLO pair", () => {
     killGroup(agents.a.child, "SIGKILL");
     await new Promise((r) => setTimeout(r, TIMINGS.leaseMs + 1000));
     // It fences at once (its lease ran out): the fence pauses the VM, and the arbiter's order resumes it.
-    startAgent(dir, pairId, "a", tokens.a!, await slowArbiter(300));
+    const restarted = startAgent(dir, pairId, "a", tokens.a!, await slowArbiter(() => 300));
+    let last = "";
     const state = await pollUntil("the pair settled", async () => {
       const s = await api<{ state: string }>("GET", `/v1/pairs/${pairId}`);
+      last = JSON.stringify(s);
       return ["fenced_node_present", "solo", "needs_operator"].includes(s.state) ? s.state : null;
-    }, 60_000);
+    }, 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}: ${last}\n${restarted.lines.join("\n")}`);
+    });
     expect(state).not.toBe("needs_operator");
     const serving = await pollUntil("a VM serving", async () => {
       for (const side of [pair.primary, pair.secondary]) {
@@ -335,5 +341,17 @@ describe.skipIf(!have)("a real COLO pair", () => {
     }, 30_000);
     expect(["a", "b"]).toContain(serving);
     expect(pair.primary.child.exitCode).toBeNull();
+  }, 180_000);
+
+  it("(l) one heartbeat answered 3 s late (past the lease left) does not make a failsafe-off primary fence itself", async () => {
+    const { pair, pairId, agents, dir, tokens } = await protectedPair("one-slow-beat");
+    killGroup(agents.a.child, "SIGKILL");
+    // Restarted within its kept lease, behind a path that holds its 10th answer for 3 s.
+    const a = startAgent(dir, pairId, "a", tokens.a!, await slowArbiter((n) => (n === 10 ? 3000 : 0)));
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(a.lines.some((l) => l.includes('"msg":"fence"')), a.lines.join("\n")).toBe(false);
+    expect(await running(pair.primary.qmp)).toBe(true);
+    const ev = await api<{ events: { type: string }[] }>("GET", `/v1/pairs/${pairId}/events?limit=500`);
+    expect(ev.events.map((e) => e.type).filter((t) => ["order_issued", "needs_operator"].includes(t))).toEqual([]);
   }, 180_000);
 });
