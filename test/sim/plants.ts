@@ -59,6 +59,14 @@ export const PLANTS: Plant[] = [
     budget: 100,
   },
   {
+    mechanism: "a restarted agent acts on the timings it applied until the arbiter answers",
+    plant: "a restarted agent acts on the defaults (failsafe on) until told",
+    unmasked: "-",
+    agent: { startingTimings: (_k, defaults) => defaults },
+    family: family("in a failsafe-off pair, the primary's agent restarts"),
+    budget: 100,
+  },
+  {
     mechanism: "the primary measures a checkpoint from its start",
     plant: "the primary measures a checkpoint from its completion",
     unmasked: "-",

@@ -55,6 +55,18 @@ export const TARGETED: Targeted[] = [
       ]),
   },
   {
+    name: "in a failsafe-off pair, the primary's agent restarts cut from the arbiter, then the stream breaks",
+    property: "safety",
+    aim: "until the arbiter answers, a restarted agent acts on the timings it applied (failsafe off), never on the defaults (failsafe on), which would let it serve on its own view",
+    schedule: (seed) =>
+      base(seed, { failsafe: false, heartbeatIntervalMs: 200 }, [
+        { at: 10_000, kind: "partition", links: ["a->arb", "arb->a"], forMs: 25_000 },
+        { at: 10_300, kind: "agent_crash", node: "a", restartAfter: 200 },
+        { at: 12_000 + (seed % 10) * 50, kind: "partition", links: ["a=>b", "b=>a"], forMs: 25_000 },
+        { at: 12_200 + (seed % 10) * 50, kind: "agent_crash", node: "b", restartAfter: 200 },
+      ], { checkpointDelayMs: 500 }),
+  },
+  {
     name: "a lost pidfile on a serving primary while replication breaks",
     property: "safety",
     aim: "QEMU runs but its pidfile is gone: the agent must not report it gone (that allows a takeover without a fence)",

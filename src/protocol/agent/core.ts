@@ -21,8 +21,8 @@ import {
   mayPetWatchdog,
   mustFence,
   nextFenceCheck,
-  saferForAgent,
   startingLease,
+  startingTimings,
 } from "./serving-rules.js";
 
 export interface ColoStatus {
@@ -94,6 +94,7 @@ export interface AgentRuleSet {
   /** The replication view's bookkeeping (among it: a primary measures a checkpoint from its start). */
   track: typeof track;
   startingLease: typeof startingLease;
+  startingTimings: typeof startingTimings;
   /** A lease counts from the send instant of the beat that earned it. */
   leaseStart: (sentAt: number, receivedAt: number) => number;
 }
@@ -105,6 +106,7 @@ export const REAL_AGENT_RULES: AgentRuleSet = Object.freeze({
   lastCheckpointBound,
   track,
   startingLease,
+  startingTimings,
   leaseStart: (sentAt: number) => sentAt,
 });
 
@@ -154,9 +156,7 @@ export class AgentCore {
     this.nodeId = init.nodeId;
     this.bootId = init.bootId;
     this.#kept = init.kept;
-    // Until the arbiter answers: the safer of what was applied last and the defaults; with nothing
-    // kept, failsafe off (a failsafe-off pair's agent must never serve on its own view).
-    this.#timings = saferForAgent(init.kept.timings ?? { ...init.defaults, failsafe: false }, init.defaults);
+    this.#timings = this.#rules.startingTimings(init.kept, init.defaults);
     this.#configVersion = init.kept.configVersion;
     this.#leaseUntil = this.#rules.startingLease(init.kept, init.now);
     const nothingKept = init.kept.leaseUntil === null && init.kept.order === null && init.kept.fenced === null;

@@ -106,6 +106,15 @@ export function startingLease(kept: KeptState, now: number): number | null {
 }
 
 /**
+ * The timings a starting agent acts on until the arbiter answers: the safer of what it applied
+ * last and the defaults; with nothing kept, failsafe off (a failsafe-off pair's agent must never
+ * serve on its own view).
+ */
+export function startingTimings(kept: KeptState, defaults: Timings): Timings {
+  return saferForAgent(kept.timings ?? { ...defaults, failsafe: false }, defaults);
+}
+
+/**
  * The safer of two timings for an agent that does not know which is in force: failsafe only if
  * both have it, the shorter stall and lease, the longer fence latency and watchdog (each makes the
  * agent fence or stop petting sooner).
