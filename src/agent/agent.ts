@@ -15,7 +15,7 @@ import type { Logger } from "./log.js";
 import type { QemuProcess } from "./qemu/process.js";
 import { queryQemu } from "./qemu/query.js";
 import type { QmpClient, QmpEvent } from "./qmp/client.js";
-import { type RunbookIds, runFailover } from "./runbooks.js";
+import { type RunbookIds, runFailover, runResume } from "./runbooks.js";
 import { waitFor } from "./wait.js";
 import { type Watchdog, stopsOnClose } from "./watchdog.js";
 
@@ -171,6 +171,9 @@ export class Agent {
         case "failover":
           void this.#failover(e.orderId, e.role, e.peerFenced);
           break;
+        case "resume":
+          void this.#resume(e.orderId);
+          break;
         case "abort":
           this.#procedure?.abort();
           break;
@@ -229,6 +232,13 @@ export class Agent {
     if (this.#procedure === ac) this.#procedure = null;
     await this.#refresh(1000);
     this.#apply(this.#core.runbookDone(orderId, out, d.clock.now()));
+    this.#evaluate();
+  }
+
+  async #resume(orderId: string) {
+    const out = await runResume({ qmp: this.#d.qmp, stepTimeoutMs: Math.max(2000, this.#core.timings.heartbeatIntervalMs) });
+    await this.#refresh(1000);
+    this.#apply(this.#core.runbookDone(orderId, out, this.#d.clock.now()));
     this.#evaluate();
   }
 

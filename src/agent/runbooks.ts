@@ -113,6 +113,17 @@ export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<
   }
 }
 
+/** Starts again a VM this agent's own fence stopped (the core checked it is that instance). */
+export async function runResume(ctx: Pick<RunbookContext, "qmp" | "stepTimeoutMs">): Promise<RunbookOutcome> {
+  try {
+    await ctx.qmp.execute("cont", undefined, { timeoutMs: ctx.stepTimeoutMs });
+    const st = await ctx.qmp.execute<{ running: boolean; status: string }>("query-status", undefined, { timeoutMs: ctx.stepTimeoutMs });
+    return st.running ? { ok: true } : { ok: false, step: "verify", error: `status ${st.status}` };
+  } catch (e) {
+    return { ok: false, step: "cont", error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /**
  * The postcondition: mode none, last-mode = the role, reason request, and running. A node that had
  * already left COLO (role none) must have left it by a requested failover: a QEMU that never

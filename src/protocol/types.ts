@@ -9,7 +9,8 @@ export type Role = (typeof ROLES)[number];
 export const COLO_MODES = ["primary", "secondary", "none"] as const;
 export type ColoMode = (typeof COLO_MODES)[number];
 
-export const ORDER_ACTIONS = ["failover", "fence"] as const;
+/** resume: start again the VM this node's agent stopped by its own fence (the order names the instance). */
+export const ORDER_ACTIONS = ["failover", "fence", "resume"] as const;
 export type OrderAction = (typeof ORDER_ACTIONS)[number];
 
 /** issued → running → ok | failed; a failover whose node vanished before a result is unknown. */
@@ -92,7 +93,7 @@ export interface Order {
   issuedAt: number;
   /** Set once a response has carried the order: from then on it is never withdrawn. */
   delivered: boolean;
-  /** For a fence: the QEMU instance it is meant for, when known. */
+  /** For a fence or a resume: the QEMU instance it is meant for, when known. */
   instance: QemuInstance | null;
   /** For a failover: the other node's fence was confirmed when it was issued (the agent may skip its stall wait). */
   peerFenced?: boolean;

@@ -192,3 +192,16 @@ describe("agent core: starting beside a running VM", () => {
     expect(kinds(c.observe(QEMU, answer("primary"), 5000))).toEqual(["fence"]);
   });
 });
+
+describe("agent core: resume", () => {
+  it("resumes only the QEMU instance its own fence stopped", () => {
+    const c = core({ ...NOTHING_KEPT, leaseUntil: 100_000, fenced: QEMU.instance, timings: T, configVersion: 1 });
+    c.observe(QEMU, answer("none", false), 0);
+    const out = c.reply(reply({ order: { id: "p:2", action: "resume", epoch: 2, peerFenced: false } }), 10, 1, 20);
+    expect(out).toContainEqual({ kind: "resume", orderId: "p:2" });
+    const other = core({ ...NOTHING_KEPT, leaseUntil: 100_000, fenced: { pid: 9, startedAt: 9 }, timings: T, configVersion: 1 });
+    other.observe(QEMU, answer("none", false), 0);
+    expect(kinds(other.reply(reply({ order: { id: "p:2", action: "resume", epoch: 2, peerFenced: false } }), 10, 1, 20))).not.toContain("resume");
+    expect(other.beat(30).report.ack).toMatchObject({ orderId: "p:2", state: "failed", step: "resume" });
+  });
+});

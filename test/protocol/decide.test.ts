@@ -385,3 +385,33 @@ describe("leases", () => {
     expect(h.beat("p").reply?.lease.granted).toBe(true);
   });
 });
+
+describe("resume after a self-fence", () => {
+  function solo() {
+    const h = new Harness();
+    h.protect();
+    // The secondary's QEMU dies: the primary goes on standalone.
+    const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
+    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
+    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
+    return h;
+  }
+
+  it("orders a lone survivor that fenced itself to resume, bound to its QEMU instance", () => {
+    const h = solo();
+    const out = h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true });
+    expect(out.issued.map((o) => [o.action, o.node, o.instance])).toEqual([["resume", "p", { pid: 101, startedAt: 1 }]]);
+    expect(out.reply?.lease.granted).toBe(true);
+  });
+
+  it("does not while the other node serves, and pages when the agent refuses", () => {
+    const h = solo();
+    expect(h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true }).issued).toHaveLength(1);
+    const o = h.s.durable.orders[0]!;
+    h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, ack: { orderId: o.id, state: "failed", step: "resume", error: "not the QEMU instance this agent fenced" } });
+    expect(h.s.durable.needsOperator?.reason).toMatch(/resume/);
+    const other = solo();
+    other.beat("s", { mode: "none" });
+    expect(other.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true }).issued).toEqual([]);
+  });
+});

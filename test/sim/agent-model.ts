@@ -123,6 +123,9 @@ export class AgentModel extends Proc {
         case "failover":
           this.#failover(e.orderId, e.role, e.peerFenced);
           break;
+        case "resume":
+          this.#resume(e.orderId);
+          break;
         case "abort":
           this.world.reach("a fence and a runbook overlapped (one aborted)");
           if (this.#proc) this.#proc.aborted = true;
@@ -335,6 +338,18 @@ export class AgentModel extends Proc {
       );
     };
     runStep(0);
+  }
+
+  #resume(orderId: string) {
+    const p = this.#begin();
+    const done = (out: RunbookOutcome) => {
+      if (!this.#end(p)) return;
+      this.#apply(this.core.runbookDone(orderId, out, this.host.mono()));
+      this.#evaluate();
+    };
+    this.#call("cont", () =>
+      this.#call("query-status", (s) => done(s?.ok && (s.value as { running: boolean }).running ? { ok: true } : { ok: false, step: "verify", error: "not running" })),
+    );
   }
 
   /** Success is judged only by the postcondition, never by an error text. */

@@ -20,6 +20,15 @@ export function runSafety(schedule: Schedule, rules?: AgentRules): SafetyResult 
   return { violation: c.world.violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }
 
+/** After the faults, a VM serves again on its own: exactly one node serves standalone at the end, and never two at once. */
+export function runRecovers(schedule: Schedule, rules?: AgentRules): SafetyResult {
+  const c = new Cluster(schedule, rules);
+  c.run();
+  const serving = c.servingStandalone();
+  const violation = c.world.violation ?? (serving.length === 1 ? null : `no VM serves standalone at the end (${serving.join(", ") || "none"})`);
+  return { violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
+}
+
 /** An ordinary event on a protected pair must cost nothing: no order, protection never lost, never two serving. */
 export function runHarmless(schedule: Schedule, rules?: AgentRules): SafetyResult {
   const c = new Cluster(schedule, rules);

@@ -10,9 +10,10 @@ export interface Targeted {
   name: string;
   /**
    * safety: never two serving. harmless: an ordinary event on a protected pair that must cost
-   * nothing: no order, no lost protection, and never two serving.
+   * nothing: no order, no lost protection, and never two serving. recovers: a VM serves on its own
+   * again at the end, and never two at once.
    */
-  property: "safety" | "harmless";
+  property: "safety" | "harmless" | "recovers";
   /** What the schedule aims at, for the report. */
   aim: string;
   schedule(seed: number): Schedule;
@@ -206,5 +207,15 @@ export const TARGETED: Targeted[] = [
     property: "harmless",
     aim: "an agent that starts with nothing kept beside a running VM asks for a lease before it fences",
     schedule: (seed) => base(seed, { failsafe: seed % 2 === 0 }, [], { agentsAfterMs: 3000 + (seed % 10) * 300 }),
+  },
+  {
+    name: "a lone survivor outlives its lease through an arbiter outage",
+    property: "recovers",
+    aim: "after a failover the survivor serves alone; the arbiter is down longer than L, so it fences itself; once the arbiter is back it is ordered to resume",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 10_000, kind: "qemu_crash", node: "b" },
+        { at: 20_000 + (seed % 10) * 100, kind: "arbiter_restart", downMs: 6000 + (seed % 5) * 500 },
+      ]),
   },
 ];

@@ -67,6 +67,8 @@ export type Effect =
   | { kind: "connect" }
   /** Run the failover runbook for this role; report with runbookDone. */
   | { kind: "failover"; orderId: string; role: ColoMode; peerFenced: boolean }
+  /** `cont` the VM this agent's own fence stopped, and check it runs; report with runbookDone. */
+  | { kind: "resume"; orderId: string }
   /** Abort the fence or runbook under way; it reports back (aborted) when it has let go. */
   | { kind: "abort" }
   | { kind: "kill"; instance: QemuInstance }
@@ -76,7 +78,10 @@ export type Effect =
   | { kind: "pet" }
   | { kind: "log"; level: "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };
 
-type Wish = { kind: "fence"; orderId: string | null; reason: string } | { kind: "failover"; orderId: string; peerFenced: boolean };
+type Wish =
+  | { kind: "fence"; orderId: string | null; reason: string }
+  | { kind: "failover"; orderId: string; peerFenced: boolean }
+  | { kind: "resume"; orderId: string };
 
 type Owner =
   | { kind: "fence"; instance: QemuInstance | null; unknown: boolean; startedAt: number; orderId: string | null }
@@ -354,7 +359,13 @@ export class AgentCore {
     const resumed = !!k && o.epoch === k.epoch;
     if (!resumed) this.#keep({ order: { id: o.id, epoch: o.epoch, action: o.action, finished: null } });
     this.#log("info", "order", { orderId: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced, resumed });
-    this.#want(o.action === "fence" ? { kind: "fence", orderId: o.id, reason: `order ${o.id}` } : { kind: "failover", orderId: o.id, peerFenced: o.peerFenced }, now);
+    const wish: Wish =
+      o.action === "fence"
+        ? { kind: "fence", orderId: o.id, reason: `order ${o.id}` }
+        : o.action === "resume"
+          ? { kind: "resume", orderId: o.id }
+          : { kind: "failover", orderId: o.id, peerFenced: o.peerFenced };
+    this.#want(wish, now);
   }
 
   #want(w: Wish, now: number) {
@@ -386,6 +397,19 @@ export class AgentCore {
       this.#owner = { kind: "fence", instance, unknown, startedAt: now, orderId: w.orderId };
       this.#log("warn", "fence", { reason: w.reason, pid: instance?.pid ?? null, unknown });
       this.#out.push({ kind: "fence", instance, unknown, reason: w.reason });
+      return;
+    }
+    if (w.kind === "resume") {
+      // Only the VM this agent's own fence stopped, in the same QEMU instance: a killed or new QEMU is refused.
+      const instance = this.instance;
+      if (!instance || !sameInstance(instance, this.#kept.fenced)) {
+        this.#finish({ orderId: w.orderId, state: "failed", step: "resume", error: "not the QEMU instance this agent fenced" });
+        return;
+      }
+      this.#owner = { kind: "runbook", orderId: w.orderId };
+      this.#keep({ fenced: null });
+      this.#out.push({ kind: "beat" });
+      this.#out.push({ kind: "resume", orderId: w.orderId });
       return;
     }
     this.#owner = { kind: "runbook", orderId: w.orderId };

@@ -333,6 +333,9 @@ class Step {
         this.log("failover_failed", `failover ${o.id} on ${node} failed at ${ack.step ?? "?"}: ${ack.error ?? ""}`, { actor, node, data });
         this.needOperator(`failover ${o.id} on ${node} failed: ${ack.error ?? "no error text"}`);
       }
+    } else if (o.action === "resume") {
+      if (ack.state === "ok") this.log("node_resumed", `${node} serves again after fencing itself (${o.id})`, { actor, node, data });
+      else this.needOperator(`resume ${o.id} on ${node} refused: ${ack.error ?? "no error text"}`);
     } else if (ack.state === "ok") {
       // The fence binds to the instance the order was for, not to whatever the acknowledging beat shows.
       const instance = o.instance ?? r.qemu;
@@ -362,6 +365,7 @@ class Step {
     if (this.noteProtection()) return;
     if (!d.everProtected) return;
     this.fenceReplacedIfServing();
+    if (this.resumeSelfFenced()) return;
     if (!inProtectedConfiguration(this.s)) return;
     if (this.keepPrimary()) return; // rule 2
     this.takeOver(); // rules 3 and 4
@@ -389,6 +393,12 @@ class Step {
       }
       if (!isSilent(this.s, o.node, this.now)) continue;
       this.dropOrder(o);
+      if (o.action === "resume") {
+        // A resume changes no decision: the node stays active, its VM stopped, until it is back.
+        o.state = o.delivered ? "unknown" : "withdrawn";
+        this.log("order_withdrawn", `${o.node} vanished before reporting resume ${o.id}`, { node: o.node, data: { orderId: o.id } });
+        continue;
+      }
       if (o.delivered) {
         o.state = "unknown";
         this.log("failover_outcome_unknown", `${o.node} vanished before reporting failover ${o.id}`, { node: o.node, data: { orderId: o.id } });
@@ -427,6 +437,25 @@ class Step {
     const r = seen(this.s, n)!.report;
     if (!reportsServing(r) || isFencedInstance(this.s, n)) return;
     this.issue(n, "fence", `${n} was replaced by ${otherNode(d, n)} and reports its VM serving`);
+  }
+
+  /**
+   * A lone survivor that stopped its own VM for lack of cover (an arbiter outage outlasted its
+   * lease) is ordered to start it again, once the arbiter is back and no other node serves or is
+   * ordered to. The order names the instance: the agent resumes only the VM its own fence stopped.
+   */
+  resumeSelfFenced(): boolean {
+    const d = this.d;
+    const a = d.active;
+    if (!a || d.orders.length > 0 || d.replaced !== otherNode(d, a)) return false;
+    const r = seen(this.s, a)?.report;
+    if (!r || !isFresh(this.s, a, this.now) || !r.fenced || !r.qemu || r.vm?.running || r.colo?.mode !== "none") return false;
+    const other = otherNode(d, a);
+    if (isFresh(this.s, other, this.now) && reportsServing(seen(this.s, other)!.report)) return false;
+    if (!this.mayGrantLease(a)) return false;
+    this.decision("resume", `${a} fenced itself for lack of cover and no other node serves: ${a} resumes its VM`);
+    this.issue(a, "resume", `${a} stopped its own VM (pid ${r.qemu.pid}) for lack of cover`);
+    return true;
   }
 
   /** Rule 2: a fresh, healthy primary goes on standalone when replication is broken; the secondary is fenced. */

@@ -28,6 +28,7 @@ export const EVENT_TYPES = [
   "delivery_dead_lettered",
   "node_fenced_itself",
   "fence_unconfirmed",
+  "node_resumed",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -20,6 +20,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
   "node_fenced_itself",
   "fence_failed",
   "fence_unconfirmed",
+  "node_resumed",
   "needs_operator",
   "maintenance_entered",
   "maintenance_left",
