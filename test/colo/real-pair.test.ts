@@ -80,7 +80,7 @@ function startAgent(dir: string, pairId: string, node: "a" | "b", token: string,
  * A protected pair: a pair at the arbiter, both agents beating and holding leases, then the real
  * QEMUs started and put in COLO (agents start before QEMU, as the start rule requires).
  */
-async function protectedPair(name: string, timings: Partial<typeof TIMINGS> = {}) {
+async function protectedPair(name: string, timings: Partial<typeof TIMINGS> = {}, arbiterFor: { a?: string; b?: string } = {}) {
   const pairId = `${name}-${Date.now().toString(36)}`;
   const created = await api<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
     nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }],
@@ -88,7 +88,10 @@ async function protectedPair(name: string, timings: Partial<typeof TIMINGS> = {}
     ...timings,
   });
   const dir = coloDir();
-  const agents = { a: startAgent(dir, pairId, "a", created.agentTokens.a!), b: startAgent(dir, pairId, "b", created.agentTokens.b!) };
+  const agents = {
+    a: startAgent(dir, pairId, "a", created.agentTokens.a!, arbiterFor.a),
+    b: startAgent(dir, pairId, "b", created.agentTokens.b!, arbiterFor.b),
+  };
   await pollUntil("both agents leased", async () => {
     const s = await api<{ nodes: { lease: unknown }[] }>("GET", `/v1/pairs/${pairId}`);
     return s.nodes.every((n) => n.lease !== null);
@@ -105,11 +108,16 @@ function instanceOf(proc: ReturnType<typeof pidfileProcess>) {
   return r.instance;
 }
 
-/** The arbiter behind a proxy that holds the n-th answer back by `delayMs(n)` (a slow path to Cloudflare). */
-async function slowArbiter(delayMs: (n: number) => number): Promise<string> {
+/**
+ * The arbiter behind a proxy that holds the n-th answer back by `delayMs(n)` (a slow path to
+ * Cloudflare) and can be cut (every request reset: the arbiter unreachable).
+ */
+async function arbiterPath(delayMs: (n: number) => number = () => 0): Promise<{ url: string; cut(on: boolean): void }> {
   const port = await freePort();
   let n = 0;
+  let down = false;
   const server = createServer(async (req, res) => {
+    if (down) return req.socket.destroy();
     const delay = delayMs(++n);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -124,7 +132,12 @@ async function slowArbiter(delayMs: (n: number) => number): Promise<string> {
   });
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
   servers.push(server);
-  return `http://127.0.0.1:${port}`;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut(on) {
+      down = on;
+    },
+  };
 }
 
 const colo = (q: QmpClient) => q.execute<{ mode: string; "last-mode": string; reason: string }>("query-colo-status");
@@ -322,7 +335,7 @@ describe.skipIf(!have)("a real COLO pair", () => {
     killGroup(agents.a.child, "SIGKILL");
     await new Promise((r) => setTimeout(r, TIMINGS.leaseMs + 1000));
     // It fences at once (its lease ran out): the fence pauses the VM, and the arbiter's order resumes it.
-    const restarted = startAgent(dir, pairId, "a", tokens.a!, await slowArbiter(() => 300));
+    const restarted = startAgent(dir, pairId, "a", tokens.a!, (await arbiterPath(() => 300)).url);
     let last = "";
     const state = await pollUntil("the pair settled", async () => {
       const s = await api<{ state: string }>("GET", `/v1/pairs/${pairId}`);
@@ -347,11 +360,29 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const { pair, pairId, agents, dir, tokens } = await protectedPair("one-slow-beat");
     killGroup(agents.a.child, "SIGKILL");
     // Restarted within its kept lease, behind a path that holds its 10th answer for 3 s.
-    const a = startAgent(dir, pairId, "a", tokens.a!, await slowArbiter((n) => (n === 10 ? 3000 : 0)));
+    const a = startAgent(dir, pairId, "a", tokens.a!, (await arbiterPath((n) => (n === 10 ? 3000 : 0))).url);
     await new Promise((r) => setTimeout(r, 8000));
     expect(a.lines.some((l) => l.includes('"msg":"fence"')), a.lines.join("\n")).toBe(false);
     expect(await running(pair.primary.qmp)).toBe(true);
     const ev = await api<{ events: { type: string }[] }>("GET", `/v1/pairs/${pairId}/events?limit=500`);
     expect(ev.events.map((e) => e.type).filter((t) => ["order_issued", "needs_operator"].includes(t))).toEqual([]);
+  }, 180_000);
+
+  it("(m) a lone survivor cut from the arbiter for longer than its lease fences itself, and serves again once the arbiter is back, without an operator", async () => {
+    const path = await arbiterPath();
+    const { pair, pairId, agents } = await protectedPair("lone-survivor", {}, { a: path.url });
+    killGroup(agents.b.child, "SIGKILL");
+    process.kill(pair.secondary.child.pid!, "SIGKILL");
+    await pollUntil("the primary serves alone", async () => (await colo(pair.primary.qmp)).mode === "none" || null);
+    path.cut(true);
+    await pollUntil("the survivor fenced itself", () => agents.a.lines.some((l) => l.includes('"reason":"cover ending"')) || null, 30_000);
+    expect(await running(pair.primary.qmp)).toBe(false);
+    path.cut(false);
+    await pollUntil("the survivor serves again", async () => (await running(pair.primary.qmp)) || null, 30_000).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${JSON.stringify(await api("GET", `/v1/pairs/${pairId}`))}\n${agents.a.lines.join("\n")}`);
+    });
+    expect(pair.primary.child.exitCode).toBeNull();
+    expect(await ordersIn(pairId)).toContain("resume:a");
+    expect((await api<{ needsOperator: unknown }>("GET", `/v1/pairs/${pairId}`)).needsOperator).toBeNull();
   }, 180_000);
 });

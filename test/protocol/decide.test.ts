@@ -414,4 +414,16 @@ describe("resume after a self-fence", () => {
     other.beat("s", { mode: "none" });
     expect(other.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true }).issued).toEqual([]);
   });
+
+  it("is not held back by a fence order still waiting for the dead secondary (found on a real pair)", () => {
+    const h = new Harness();
+    h.protect();
+    // The secondary's agent dies first: its last beat still showed its QEMU, so rule 2 also orders it fenced.
+    const outs = h.run(6000, { p: { replicating: false }, s: null }, 200);
+    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
+    expect(h.s.durable.orders.some((o) => o.action === "fence" && o.node === "s")).toBe(true);
+    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none", replicating: false });
+    const out = h.beat("p", { mode: "none", replicating: false, vm: { running: false, status: "paused" }, fenced: true });
+    expect(out.issued.map((o) => [o.action, o.node])).toEqual([["resume", "p"]]);
+  });
 });

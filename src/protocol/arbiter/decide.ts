@@ -447,7 +447,8 @@ class Step {
   resumeSelfFenced(): boolean {
     const d = this.d;
     const a = d.active;
-    if (!a || d.orders.length > 0 || d.replaced !== otherNode(d, a)) return false;
+    // A fence order still waiting for the replaced node makes no node serve: it does not hold a resume back.
+    if (!a || pendingOrder(this.s, a) || unresolvedFailover(this.s) || d.replaced !== otherNode(d, a)) return false;
     const r = seen(this.s, a)?.report;
     if (!r || !isFresh(this.s, a, this.now) || !r.fenced || !r.qemu || r.vm?.running || r.colo?.mode !== "none") return false;
     const other = otherNode(d, a);
