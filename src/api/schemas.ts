@@ -179,6 +179,8 @@ export const PairStatus = z
     lastDecision: z.object({ at: z.number(), rule: z.string(), summary: z.string() }).nullable(),
     incident: z.object({ id: z.string(), openedAt: z.number(), reason: z.string() }).nullable(),
     needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
+    /** What an operator should run now, when the pair needs one (down, needs_operator). */
+    nextCommand: z.string().nullable(),
     maintenance: z.object({ since: z.number(), reason: z.string().nullable(), actor: z.string() }).nullable(),
     createdAt: z.number(),
     failovers: z.number().int(),

@@ -113,6 +113,7 @@ function showStatus(s: PairStatusBody): string {
   const lines = [head, nodes];
   if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
   if (s.needsOperator) lines.push(`NEEDS OPERATOR: ${s.needsOperator.reason}`);
+  if (s.nextCommand) lines.push(`next: ${s.nextCommand}`);
   if (s.maintenance) lines.push(`maintenance since ${time(s.maintenance.since)}${s.maintenance.reason ? `: ${s.maintenance.reason}` : ""}`);
   if (s.incident) lines.push(`incident ${s.incident.id} open since ${time(s.incident.openedAt)}`);
   if (s.lastDecision) lines.push(`last decision ${time(s.lastDecision.at)}: ${s.lastDecision.summary}`);

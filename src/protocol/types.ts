@@ -112,6 +112,7 @@ export const PAIR_STATES = [
   "both_down",
   "maintenance",
   "needs_operator",
+  "down",
 ] as const;
 export type PairStateName = (typeof PAIR_STATES)[number];
 

@@ -1,7 +1,7 @@
 /** The pair's status as GET /v1/pairs/:pairId shows it, read off the arbiter's state. */
 import type { PairStatusBody } from "../api/schemas.js";
 import { type ArbiterState, agentTimings, roleOf } from "../protocol/arbiter/state.js";
-import { leaseDeadline, pairState, seen } from "../protocol/arbiter/view.js";
+import { leaseDeadline, nextCommand, pairState, seen } from "../protocol/arbiter/view.js";
 import { leaseMargin } from "../protocol/timing.js";
 
 export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
@@ -45,6 +45,7 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
     lastDecision: d.lastDecision,
     incident: d.incident,
     needsOperator: d.needsOperator,
+    nextCommand: nextCommand(s, now),
     maintenance: d.maintenance,
     createdAt: d.createdAt,
     failovers: d.failovers,

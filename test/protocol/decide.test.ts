@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
-import { leaseDeadline } from "../../src/protocol/arbiter/view.js";
+import { leaseDeadline, nextCommand } from "../../src/protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, leaseMargin, stallMargin } from "../../src/protocol/timing.js";
 import { Harness, ordersOf } from "./harness.js";
 
@@ -427,3 +427,29 @@ describe("resume after a self-fence", () => {
     expect(out.issued.map((o) => [o.action, o.node])).toEqual([["resume", "p"]]);
   });
 });
+
+describe("no VM serves", () => {
+  it("is the state down, never merely degraded, with the exact next command", () => {
+    const h = new Harness();
+    h.protect();
+    const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
+    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
+    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
+    // Someone stopped the survivor's VM by hand: nothing resumes it by itself.
+    const out = h.beat("p", { mode: "none", vm: { running: false, status: "paused" } });
+    expect(h.s.durable.lastState).toBe("down");
+    expect(nextCommand(h.s, h.now)).toBe('colo-arbiter failover pair1 p --reason "resume the stopped VM"');
+    expect(out.events.find((e) => e.type === "state_changed")?.data).toMatchObject({ to: "down", nextCommand: expect.stringContaining("failover pair1 p") });
+    // Its QEMU is gone: start it first.
+    h.beat("p", { qemu: null, qmp: { ok: false }, colo: null, vm: null });
+    expect(nextCommand(h.s, h.now)).toMatch(/^start the VM on p again, paused/);
+  });
+
+  it("is not down while a primary is paused for a checkpoint", () => {
+    const h = new Harness();
+    h.protect();
+    h.beat("p", { vm: { running: false, status: "colo" } });
+    expect(h.s.durable.lastState).toBe("protected");
+  });
+});
+

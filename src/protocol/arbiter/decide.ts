@@ -31,6 +31,7 @@ import {
 } from "./state.js";
 import {
   inProtectedConfiguration,
+  nextCommand,
   reportsSick,
   isFencedInstance,
   isFresh,
@@ -671,7 +672,8 @@ class Step {
     if (next === null || next === d.lastState) return;
     const prev = d.lastState;
     d.lastState = next;
-    this.log("state_changed", `${prev} -> ${next}`, { data: { from: prev, to: next } });
+    const command = nextCommand(this.s, this.now);
+    this.log("state_changed", `${prev} -> ${next}${command ? `; next: ${command}` : ""}`, { data: { from: prev, to: next, ...(command ? { nextCommand: command } : {}) } });
     if (next === "protected" && d.incident) {
       this.log("protection_restored", `protection restored after incident ${d.incident.id}`, { data: { incident: d.incident.id } });
       d.incident = null;

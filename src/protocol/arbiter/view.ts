@@ -101,7 +101,36 @@ export function pairState(s: ArbiterState, now: number): PairStateName | null {
     const standalone = seen(s, active)!.report.colo?.mode === "none";
     if (standalone) return fresh.includes(other) && other === d.replaced ? "fenced_node_present" : "solo";
   }
+  if (noVmServes(s, now)) return "down";
   return "degraded";
+}
+
+/**
+ * No VM serves and none is about to: the active node is up but its VM is stopped (not merely
+ * paused for a checkpoint) or gone, no order is on its way to it, and the other node does not
+ * serve. A pair in this state is never merely degraded.
+ */
+export function noVmServes(s: ArbiterState, now: number): boolean {
+  const d = s.durable;
+  const a = d.active;
+  if (!a || !isFresh(s, a, now) || pendingOrder(s, a)) return false;
+  const r = seen(s, a)!.report;
+  if (reportsServing(r) || r.vm?.status === "colo") return false;
+  const other = otherNode(d, a);
+  return !(isFresh(s, other, now) && reportsServing(seen(s, other)!.report));
+}
+
+/** What an operator should run now, when the pair needs one: shown in the status, the pages, the CLI and the event. */
+export function nextCommand(s: ArbiterState, now: number): string | null {
+  const d = s.durable;
+  const state = pairState(s, now) ?? d.lastState;
+  if (state === "needs_operator") {
+    return `check which node's VM serves, then: colo-arbiter resolve ${d.pairId} --serving <node|none> --reason "..."`;
+  }
+  if (state !== "down" || !d.active) return null;
+  const r = seen(s, d.active)?.report;
+  const resume = `colo-arbiter failover ${d.pairId} ${d.active} --reason "resume the stopped VM"`;
+  return r && qemuGone(r) ? `start the VM on ${d.active} again, paused (-S), then: ${resume}` : resume;
 }
 
 /**
@@ -136,6 +165,8 @@ export function health(s: ArbiterState, now: number): Health {
   const reason =
     state === "protected"
       ? "both nodes in COLO, replication working"
-      : (d.needsOperator?.reason ?? d.lastDecision?.summary ?? `the pair is ${state.replace(/_/g, " ")}`);
+      : state === "down"
+        ? `no VM serves: ${nextCommand(s, now)}`
+        : (d.needsOperator?.reason ?? d.lastDecision?.summary ?? `the pair is ${state.replace(/_/g, " ")}`);
   return { state, protected: state === "protected", servingNode: serving, canFailOver: canFailOver(s, now), reason };
 }

@@ -30,7 +30,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
 export type Severity = "critical" | "error" | "warning";
 
 export function severityOf(state: PairStateName): Severity {
-  if (state === "both_down" || state === "needs_operator") return "critical";
+  if (state === "both_down" || state === "needs_operator" || state === "down") return "critical";
   if (state === "solo" || state === "fenced_node_present") return "error";
   return "warning";
 }

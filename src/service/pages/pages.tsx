@@ -108,6 +108,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
           Active node <b>{s.activeNode ?? "none"}</b> · epoch {s.epoch} · failovers {s.failovers}
         </p>
         {s.needsOperator ? <p class="error">Needs an operator: {s.needsOperator.reason}</p> : null}
+        {s.nextCommand ? <p class="error">Next: <code>{s.nextCommand}</code></p> : null}
         {s.incident ? <p class="error">Incident open since {at(s.incident.openedAt)} ({s.incident.reason.replace(/_/g, " ")})</p> : null}
         {s.order ? (
           <p>
