@@ -145,6 +145,7 @@ export class Cluster {
         if (this.qemus[f.node]?.serving) w.reach("agent died while its VM served");
         a.kill();
         a.closedByDeath();
+        if (f.loseRunDir) this.hosts[f.node].runDir = null;
         this.agents[f.node] = null;
         if (f.restartAfter !== null) {
           w.sched.after(f.restartAfter, () => {

@@ -10,7 +10,7 @@ const NODES: NodeName[] = ["a", "b"];
 export type Fault =
   | { at: number; kind: "host_crash"; node: NodeName; rebootAfter: number | null }
   | { at: number; kind: "qemu_crash"; node: NodeName }
-  | { at: number; kind: "agent_crash"; node: NodeName; restartAfter: number | null }
+  | { at: number; kind: "agent_crash"; node: NodeName; restartAfter: number | null; loseRunDir?: boolean }
   | { at: number; kind: "hang"; node: NodeName; what: "node" | "agent" | "qemu"; forMs: number }
   | { at: number; kind: "arbiter_restart"; downMs: number }
   | { at: number; kind: "partition"; links: LinkId[]; forMs: number }

@@ -218,4 +218,13 @@ export const TARGETED: Targeted[] = [
         { at: 20_000 + (seed % 10) * 100, kind: "arbiter_restart", downMs: 6000 + (seed % 5) * 500 },
       ]),
   },
+  ...(["a", "b"] as const).map(
+    (node): Targeted => ({
+      name: `agent restart with its /run file lost on ${node === "a" ? "the primary" : "the secondary"} of a protected pair`,
+      property: "harmless",
+      aim: "a restarted agent with nothing kept asks for a lease before it fences",
+      schedule: (seed) =>
+        base(seed, { failsafe: seed % 2 === 0 }, [{ at: 10_000 + (seed % 13) * 77, kind: "agent_crash", node, restartAfter: 100 + (seed % 6) * 100, loseRunDir: true }]),
+    }),
+  ),
 ];
