@@ -227,4 +227,10 @@ export const TARGETED: Targeted[] = [
         base(seed, { failsafe: seed % 2 === 0 }, [{ at: 10_000 + (seed % 13) * 77, kind: "agent_crash", node, restartAfter: 100 + (seed % 6) * 100, loseRunDir: true }]),
     }),
   ),
+  {
+    name: "an arbiter outage of any length in a protected failsafe-on pair",
+    property: "harmless",
+    aim: "with failsafe on the primary serves on its own healthy view while the arbiter is away: no VM stops, and the arbiter comes back to a protected pair",
+    schedule: (seed) => base(seed, { failsafe: true }, [{ at: 10_000 + (seed % 7) * 130, kind: "arbiter_restart", downMs: 2000 + (seed % 10) * 3000 }], { durationMs: 60_000 }),
+  },
 ];
