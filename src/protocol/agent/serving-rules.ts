@@ -100,7 +100,7 @@ export interface KeptState {
 
 export const NOTHING_KEPT: KeptState = { leaseUntil: null, order: null, fenced: null, timings: null, configVersion: 0 };
 
-/** A starting agent's lease: the kept one if it is still running, else none (so it fences at once). */
+/** A starting agent's lease: the kept one if it is still running, else none (it fences at once, or, if it kept nothing at all, once the adoption window ends: core.ts). */
 export function startingLease(kept: KeptState, now: number): number | null {
   return kept.leaseUntil !== null && kept.leaseUntil > now ? kept.leaseUntil : null;
 }
