@@ -24,7 +24,13 @@ export class ArbiterClient {
 
   /** One heartbeat, given up after `timeoutMs`. */
   async beat(body: HeartbeatBody, timeoutMs: number): Promise<BeatResult> {
-    const token = this.#token ?? this.#readToken();
+    let token: string;
+    try {
+      token = this.#token ?? this.#readToken();
+    } catch (e) {
+      // A missing or unreadable token file is a failed beat, never a crash: the fence and watchdog rules go on.
+      return { ok: false, status: null, code: "token_unreadable", message: `${this.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
+    }
     let res: Response;
     try {
       res = await this.fetchImpl(`${this.url.replace(/\/$/, "")}/v1/pairs/${encodeURIComponent(this.pairId)}/heartbeat`, {

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeQemu } from "../../src/demo/fake-qemu.js";
@@ -147,5 +147,17 @@ describe("node agent", () => {
     expect(commands(fake)).not.toContain("stop");
     expect(fake.state.running).toBe(true);
     expect(r.beats.length).toBeGreaterThan(6);
+  });
+
+  it("treats a missing token file as a failed beat and goes on (fence rule included), rather than crashing", async () => {
+    const fake = await fakeQemu("primary");
+    let removed = false;
+    // Once the file is gone, the arbiter refuses the cached token: the agent reads the file again and finds nothing.
+    const r = start(rig(fake, (): ReturnType<Script> => (removed ? { status: 401, error: "unknown_token" } : {}), { keptLease: true }));
+    await until(() => r.beats.length >= 2);
+    rmSync(join(r.dir, "token"));
+    removed = true;
+    await until(() => fake.received.some((c) => c.command === "stop"), 5000, "the fence once the lease ran out");
+    expect(fake.state.running).toBe(false);
   });
 });
