@@ -26,6 +26,7 @@ const Kept = z.object({
   fenced: Instance.nullable(),
   timings: Timings.nullable().default(null),
   configVersion: z.number().default(0),
+  soloLease: z.boolean().default(false),
 });
 
 export interface KeptStore {

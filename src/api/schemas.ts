@@ -63,6 +63,7 @@ export const Heartbeat = z
     watchdog: WatchdogStatus,
     /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */
     fenced: z.boolean().optional(),
+    soloLease: z.boolean().optional(),
     ack: Ack.optional(),
   })
   .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && (b.qemu !== null || b.qemuUnknown !== undefined)), {
@@ -90,7 +91,7 @@ export const HeartbeatReply = z
   .object({
     epoch: z.number().int(),
     role: Role,
-    lease: z.object({ granted: z.boolean(), ms: z.number().int() }),
+    lease: z.object({ granted: z.boolean(), ms: z.number().int(), solo: z.boolean().optional() }),
     config: EffectiveConfig,
     order: OrderView.nullable(),
   })
@@ -105,6 +106,7 @@ export const PairConfigFields = {
   watchdogMs: z.number().int().min(1).max(600_000).optional(),
   fenceLatencyMs: z.number().int().min(1).max(60_000).optional(),
   holdDownMs: z.number().int().min(0).max(86_400_000).optional(),
+  soloLeaseMs: z.number().int().min(1).max(86_400_000).optional(),
 };
 
 /** Pager sinks (docs/webhooks.md). Secrets are write-only: omit one to keep the stored value. */
@@ -172,7 +174,7 @@ export const PairStatus = z
     epoch: z.number().int(),
     activeNode: z.string().nullable(),
     roles: z.object({ primary: z.string(), secondary: z.string() }),
-    config: EffectiveConfig.extend({ requireWatchdog: z.boolean(), holdDownMs: z.number().int(), marginMs: z.number().int(), settling: z.boolean() }),
+    config: EffectiveConfig.extend({ requireWatchdog: z.boolean(), holdDownMs: z.number().int(), soloLeaseMs: z.number().int(), marginMs: z.number().int(), settling: z.boolean() }),
     nodes: z.array(NodeStatus),
     order: Order.nullable(),
     orders: z.array(Order),

@@ -24,6 +24,12 @@ export interface PairConfig {
   watchdogMs: number;
   fenceLatencyMs: number;
   holdDownMs: number;
+  /**
+   * The lease of a lone survivor, which nothing automatic can make another node replace: long, so
+   * that an arbiter outage does not stop the only VM. Any order that would make the other node
+   * serve waits for the survivor's fence or this lease + m.
+   */
+  soloLeaseMs: number;
 }
 
 export const DEFAULT_CONFIG: PairConfig = {
@@ -35,6 +41,7 @@ export const DEFAULT_CONFIG: PairConfig = {
   watchdogMs: 1000,
   fenceLatencyMs: 500,
   holdDownMs: 60_000,
+  soloLeaseMs: 300_000,
 };
 
 /** The timings both sides act on; `replicationStallMs` is the effective S. */
@@ -85,6 +92,7 @@ export type TimingRule =
   | "fence_latency_positive"
   | "lease_covers_watchdog"
   | "stall_covers_heartbeats"
+  | "solo_lease_covers_lease"
   | "lease_within_drift";
 
 export interface TimingViolation {
@@ -123,6 +131,9 @@ export function checkTimings(c: PairConfig): TimingViolation[] {
       rule: "stall_covers_heartbeats",
       message: `replicationStallMs ${c.replicationStallMs} < 2 x heartbeatIntervalMs ${c.heartbeatIntervalMs} (S >= 2·HB)`,
     });
+  }
+  if (c.soloLeaseMs < c.leaseMs) {
+    out.push({ rule: "solo_lease_covers_lease", message: `soloLeaseMs ${c.soloLeaseMs} < leaseMs ${c.leaseMs}` });
   }
   // The margin's F term must also absorb the second-order drift 2·rho²·L/(1-rho²).
   if (2 * RHO * RHO * c.leaseMs >= c.fenceLatencyMs / 4) {

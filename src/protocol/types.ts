@@ -80,6 +80,8 @@ export interface BeatReport {
   watchdog: { armed: boolean; timeoutMs?: number; stopsOnClose?: boolean; identity?: string };
   /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */
   fenced?: boolean;
+  /** The agent holds a long (solo) lease; false once it gave it up. */
+  soloLease?: boolean;
   ack?: Ack;
 }
 

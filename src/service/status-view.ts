@@ -19,6 +19,7 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
       version: d.config.version,
       requireWatchdog: d.config.requested.requireWatchdog,
       holdDownMs: d.config.requested.holdDownMs,
+      soloLeaseMs: d.config.requested.soloLeaseMs,
       marginMs: leaseMargin(t),
       settling: d.config.previous !== null,
     },

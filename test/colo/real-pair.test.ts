@@ -80,7 +80,7 @@ function startAgent(dir: string, pairId: string, node: "a" | "b", token: string,
  * A protected pair: a pair at the arbiter, both agents beating and holding leases, then the real
  * QEMUs started and put in COLO (agents start before QEMU, as the start rule requires).
  */
-async function protectedPair(name: string, timings: Partial<typeof TIMINGS> = {}, arbiterFor: { a?: string; b?: string } = {}) {
+async function protectedPair(name: string, timings: Partial<typeof TIMINGS> & { soloLeaseMs?: number } = {}, arbiterFor: { a?: string; b?: string } = {}) {
   const pairId = `${name}-${Date.now().toString(36)}`;
   const created = await api<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
     nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }],
@@ -368,9 +368,26 @@ describe.skipIf(!have)("a real COLO pair", () => {
     expect(ev.events.map((e) => e.type).filter((t) => ["order_issued", "needs_operator"].includes(t))).toEqual([]);
   }, 180_000);
 
-  it("(m) a lone survivor cut from the arbiter for longer than its lease fences itself, and serves again once the arbiter is back, without an operator", async () => {
+  it("(n) a lone survivor rides out the arbiter's absence for longer than L on its solo lease: it never stops", async () => {
     const path = await arbiterPath();
-    const { pair, pairId, agents } = await protectedPair("lone-survivor", {}, { a: path.url });
+    const { pair, agents } = await protectedPair("solo-lease", {}, { a: path.url });
+    killGroup(agents.b.child, "SIGKILL");
+    process.kill(pair.secondary.child.pid!, "SIGKILL");
+    await pollUntil("the primary serves alone", async () => (await colo(pair.primary.qmp)).mode === "none" || null);
+    await pollUntil("a solo lease held", () => agents.a.lines.some((l) => l.includes('"result":"granted"')) || null);
+    await new Promise((r) => setTimeout(r, 1000));
+    path.cut(true);
+    await new Promise((r) => setTimeout(r, TIMINGS.leaseMs + 3000));
+    expect(await running(pair.primary.qmp)).toBe(true);
+    path.cut(false);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await running(pair.primary.qmp)).toBe(true);
+    expect(agents.a.lines.some((l) => l.includes('"msg":"fence"')), agents.a.lines.join("\n")).toBe(false);
+  }, 180_000);
+
+  it("(m) a lone survivor with a solo lease as short as L, cut from the arbiter past it, fences itself and serves again once the arbiter is back, without an operator", async () => {
+    const path = await arbiterPath();
+    const { pair, pairId, agents } = await protectedPair("lone-survivor", { soloLeaseMs: TIMINGS.leaseMs }, { a: path.url });
     killGroup(agents.b.child, "SIGKILL");
     process.kill(pair.secondary.child.pid!, "SIGKILL");
     await pollUntil("the primary serves alone", async () => (await colo(pair.primary.qmp)).mode === "none" || null);

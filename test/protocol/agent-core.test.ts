@@ -205,3 +205,24 @@ describe("agent core: resume", () => {
     expect(other.beat(30).report.ack).toMatchObject({ orderId: "p:2", state: "failed", step: "resume" });
   });
 });
+
+describe("agent core: the solo lease", () => {
+  it("holds a long lease while granted, gives it up at the first short grant, and ignores a long grant that answered an older beat", () => {
+    const c = core();
+    c.observe(QEMU, answer("none"), 0);
+    const b1 = c.beat(0).seq;
+    c.reply(reply({ lease: { granted: true, ms: 300_000, solo: true } }), 0, b1, 10);
+    expect(c.leaseUntil).toBe(300_000);
+    expect(c.beat(100).report.soloLease).toBe(true);
+    const b3 = c.beat(200).seq;
+    const b4 = c.beat(300).seq;
+    // The pair is protected again: a short lease, which replaces the long one.
+    c.reply(reply(), 300, b4, 310);
+    expect(c.leaseUntil).toBe(300 + T.leaseMs);
+    expect(c.beat(400).report.soloLease).toBe(false);
+    // A late answer to an older beat still says "solo": it no longer holds.
+    c.reply(reply({ lease: { granted: true, ms: 300_000, solo: true } }), 200, b3, 420);
+    expect(c.leaseUntil).toBe(300 + T.leaseMs);
+  });
+});
+

@@ -453,3 +453,49 @@ describe("no VM serves", () => {
   });
 });
 
+
+describe("the solo lease", () => {
+  function solo(config = {}) {
+    const h = new Harness(config);
+    h.protect();
+    const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
+    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
+    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
+    return h;
+  }
+
+  it("is granted to a lone survivor, recorded once, and counted by the restart rule", () => {
+    const h = solo();
+    const reply = h.beat("p", { mode: "none" }).reply!;
+    expect(reply.lease).toEqual({ granted: true, ms: DEFAULT_CONFIG.soloLeaseMs, solo: true });
+    expect(h.s.durable.soloLease).toEqual({ node: "p", ms: DEFAULT_CONFIG.soloLeaseMs });
+    const before = JSON.stringify(h.s.durable);
+    h.beat("p", { mode: "none" });
+    expect(JSON.stringify(h.s.durable)).toBe(before);
+    h.restart();
+    expect(leaseDeadline(h.s, "p")).toBe(h.now + DEFAULT_CONFIG.soloLeaseMs + m);
+  });
+
+  it("is not granted in a protected pair, and is counted on until the node says it gave it up", () => {
+    const h = new Harness();
+    h.protect();
+    expect(h.beat("p").reply?.lease).toEqual({ granted: true, ms: L });
+    const s = solo();
+    s.beat("p", { mode: "none" });
+    // Protected again (rebuilt): short leases from now on, but the long one counts until given up.
+    s.run(2000, { p: { soloLease: true }, s: {} });
+    expect(s.s.durable.lastState).toBe("protected");
+    expect(s.s.durable.soloLease?.node).toBe("p");
+    s.beat("p", { soloLease: false });
+    expect(s.s.durable.soloLease).toBeNull();
+    expect(leaseDeadline(s.s, "p")).toBe(s.now + L + m);
+  });
+
+  it("an operator's failover away from the survivor waits for its fence, not a lease of five minutes, while it beats", () => {
+    const h = solo();
+    h.beat("p", { mode: "none" });
+    h.beat("s", { mode: "secondary" });
+    const out = h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });
+    expect(out.issued.map((o) => [o.action, o.node])).toEqual([["fence", "p"]]);
+  });
+});

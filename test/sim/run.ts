@@ -29,13 +29,22 @@ export function runRecovers(schedule: Schedule, rules?: AgentRules): SafetyResul
   return { violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }
 
-/** An ordinary event on a protected pair must cost nothing: no order, protection never lost, never two serving. */
-export function runHarmless(schedule: Schedule, rules?: AgentRules): SafetyResult {
+/**
+ * An ordinary event must cost nothing: no order, no lost protection, no page for an operator, no
+ * stopped VM, never two serving. `fromMs`: what happens before it (a failure that set the scene)
+ * is not the harmless event's cost.
+ */
+export function runHarmless(schedule: Schedule, rules?: AgentRules, fromMs = 0): SafetyResult {
   const c = new Cluster(schedule, rules);
+  let first = 0;
+  c.world.sched.at(fromMs, () => {
+    first = c.arbiter.events.length;
+    c.world.reached.clear();
+  });
   c.run();
   const ev = c.arbiter.events;
   const cost =
-    ev.find((e) => e.type === "order_issued" || e.type === "protection_lost" || e.type === "needs_operator") ??
+    ev.slice(first).find((e) => e.type === "order_issued" || e.type === "protection_lost" || e.type === "needs_operator") ??
     (c.world.reached.has("a serving node fenced itself as its cover ended") ? { type: "a self-fence", message: "a serving VM was stopped" } : undefined);
   const protectedOnce = ev.some((e) => e.type === "state_changed" && e.data?.to === "protected");
   const violation =

@@ -51,6 +51,7 @@ export const configArb: fc.Arbitrary<PairConfig> = fc
     failsafe: fc.boolean(),
     requireWatchdog: fc.boolean(),
     holdDownMs: fc.constantFrom(0, 5000, 30_000),
+    soloFactor: fc.constantFrom(1, 3, 0),
   })
   .map((r) => {
     const base = { ...DEFAULT_CONFIG, heartbeatIntervalMs: r.heartbeatIntervalMs, watchdogMs: r.watchdogMs, fenceLatencyMs: r.fenceLatencyMs, leaseMs: 0 };
@@ -63,6 +64,8 @@ export const configArb: fc.Arbitrary<PairConfig> = fc
       failsafe: r.failsafe,
       requireWatchdog: r.requireWatchdog,
       holdDownMs: r.holdDownMs,
+      // The lone survivor's lease: as short as L, a few L, or the default five minutes.
+      soloLeaseMs: r.soloFactor === 0 ? DEFAULT_CONFIG.soloLeaseMs : r.soloFactor * leaseMs,
     };
     if (checkTimings(config).length > 0) throw new Error(`generated an unsafe config: ${JSON.stringify(checkTimings(config))} m=${leaseMargin(config)}`);
     return config;

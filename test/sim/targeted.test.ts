@@ -11,7 +11,7 @@ describe("targeted schedules: faults timed against the protocol's deadlines", ()
     it(`${t.name}: ${says} (${SEEDS} seeds)`, () => {
       const failures: string[] = [];
       for (let seed = 1; seed <= SEEDS; seed++) {
-        const r = check(t.schedule(seed));
+        const r = check(t.schedule(seed), undefined, t.fromMs);
         if (r.violation) failures.push(`seed ${seed}: ${r.violation}\n${r.trace}`);
       }
       expect(failures.length, failures[0]).toBe(0);

@@ -14,6 +14,8 @@ export interface Targeted {
    * again at the end, and never two at once.
    */
   property: "safety" | "harmless" | "recovers";
+  /** For a harmless family: the instant the harmless event begins (earlier faults set the scene). */
+  fromMs?: number;
   /** What the schedule aims at, for the report. */
   aim: string;
   schedule(seed: number): Schedule;
@@ -211,12 +213,23 @@ export const TARGETED: Targeted[] = [
   {
     name: "a lone survivor outlives its lease through an arbiter outage",
     property: "recovers",
-    aim: "after a failover the survivor serves alone; the arbiter is down longer than L, so it fences itself; once the arbiter is back it is ordered to resume",
+    aim: "after a failover the survivor serves alone on a solo lease as short as L; the arbiter is down longer, so it fences itself; once the arbiter is back it is ordered to resume",
     schedule: (seed) =>
-      base(seed, { failsafe: seed % 2 === 0 }, [
+      base(seed, { failsafe: seed % 2 === 0, soloLeaseMs: DEFAULT_CONFIG.leaseMs }, [
         { at: 10_000, kind: "qemu_crash", node: "b" },
         { at: 20_000 + (seed % 10) * 100, kind: "arbiter_restart", downMs: 6000 + (seed % 5) * 500 },
       ]),
+  },
+  {
+    name: "a lone survivor rides out an arbiter outage on its long lease",
+    property: "harmless",
+    fromMs: 19_000,
+    aim: "with the default solo lease (5 min) a 20 s arbiter outage stops no VM, even across an arbiter restart (the restart rule counts the long lease)",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 10_000, kind: "qemu_crash", node: "b" },
+        { at: 20_000 + (seed % 10) * 100, kind: "arbiter_restart", downMs: 15_000 + (seed % 5) * 1000 },
+      ], { durationMs: 60_000 }),
   },
   ...(["a", "b"] as const).map(
     (node): Targeted => ({

@@ -49,7 +49,7 @@ export type QmpEventName = "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD"
 
 /** The part of the arbiter's reply the agent acts on (the API's HeartbeatReply). */
 export interface ReplyIn {
-  lease: { granted: boolean; ms: number };
+  lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
   order: { id: string; action: OrderAction; epoch: number; peerFenced: boolean } | null;
 }
@@ -143,6 +143,8 @@ export class AgentCore {
   #known: QemuAnswer | null = null;
   #lastOkAt: number | null = null;
   #seq = 0;
+  /** Beats up to this seq were sent before the long lease was last given up: their long grants are ignored. */
+  #shortSinceSeq = 0;
   #owner: Owner | null = null;
   #aborting = false;
   #queued: Wish | null = null;
@@ -309,6 +311,7 @@ export class AgentCore {
       },
       watchdog: { armed: false },
       fenced: (this.instance !== null && sameInstance(this.#kept.fenced, this.instance)) || (q.kind === "unknown" && this.#fencedUnknown),
+      soloLease: this.#kept.soloLease,
     };
     if (k?.colo.mode === "primary" && k.checkpointDelayMs !== null) report.checkpointDelayMs = k.checkpointDelayMs;
     const running = this.#owner && ("orderId" in this.#owner ? this.#owner.orderId : null);
@@ -331,9 +334,18 @@ export class AgentCore {
     if (r.lease.granted) {
       // Counted from the send instant of the beat that earned it.
       const until = this.#rules.leaseStart(sentAt, now) + r.lease.ms;
-      if (this.#leaseUntil === null || until > this.#leaseUntil) {
+      const solo = r.lease.solo === true;
+      if (solo && seq <= this.#shortSinceSeq) {
+        // A long lease for a beat sent before this agent last gave one up: it no longer holds.
+      } else if (!solo && this.#kept.soloLease) {
+        // The pair no longer needs the long lease: give it up (an agent may always shorten its
+        // cover), say so in every beat from now on, and count on the short one.
+        this.#shortSinceSeq = this.#seq;
         this.#leaseUntil = until;
-        this.#keep({ leaseUntil: until });
+        this.#keep({ leaseUntil: until, soloLease: false });
+      } else if (this.#leaseUntil === null || until > this.#leaseUntil) {
+        this.#leaseUntil = until;
+        this.#keep({ leaseUntil: until, ...(solo && !this.#kept.soloLease ? { soloLease: true } : {}) });
       }
     }
     const o = r.order;

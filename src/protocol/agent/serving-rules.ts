@@ -96,9 +96,11 @@ export interface KeptState {
   /** The timings last applied and their configuration version: a restart never falls back to looser ones. */
   timings: Timings | null;
   configVersion: number;
+  /** The lease held is a long (solo) one, not yet given up. */
+  soloLease: boolean;
 }
 
-export const NOTHING_KEPT: KeptState = { leaseUntil: null, order: null, fenced: null, timings: null, configVersion: 0 };
+export const NOTHING_KEPT: KeptState = { leaseUntil: null, order: null, fenced: null, timings: null, configVersion: 0, soloLease: false };
 
 /** A starting agent's lease: the kept one if it is still running, else none (it fences at once, or, if it kept nothing at all, once the adoption window ends: core.ts). */
 export function startingLease(kept: KeptState, now: number): number | null {

@@ -64,7 +64,8 @@ export interface OrderView {
 export interface BeatReply {
   epoch: number;
   role: Role;
-  lease: { granted: boolean; ms: number };
+  /** solo: a long lease, for a lone survivor that nothing automatic can replace. */
+  lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
   order: OrderView | null;
 }
@@ -194,12 +195,36 @@ class Step {
     if (r.ack) this.acknowledge(r.nodeId, r.ack, r);
     this.evaluate();
     const granted = this.mayGrantLease(r.nodeId);
-    if (granted) {
-      const t = agentTimings(d);
-      // The agent counts the lease from its send time, which is before now: recv + L + m covers it.
-      this.s.volatile.nodes[r.nodeId]!.leaseDeadline = this.now + t.leaseMs + arbiterRules().leaseMargin(arbiterTimings(d));
+    const solo = granted && this.soloEligible(r.nodeId);
+    const ms = solo ? this.soloLeaseMs() : agentTimings(d).leaseMs;
+    const seenNow = this.s.volatile.nodes[r.nodeId]!;
+    if (solo && d.soloLease?.node !== r.nodeId) d.soloLease = { node: r.nodeId, ms };
+    if (!solo && d.soloLease?.node === r.nodeId && r.soloLease === false) {
+      // It gave the long lease up (this beat was sent after it did): from now on its short one counts.
+      d.soloLease = null;
+      if (granted) seenNow.leaseDeadline = null;
     }
-    this.#reply = this.replyTo(r.nodeId, granted);
+    if (granted) {
+      // The agent counts the lease from its send time, which is before now: recv + L + m covers it.
+      const deadline = this.now + ms + arbiterRules().leaseMargin(arbiterTimings(d));
+      seenNow.leaseDeadline = Math.max(seenNow.leaseDeadline ?? Number.NEGATIVE_INFINITY, deadline);
+    }
+    this.#reply = this.replyTo(r.nodeId, granted, ms, solo);
+  }
+
+  /**
+   * A long lease when nothing automatic can order another node to serve: the node is active, the
+   * other replaced, and no takeover is under way. An operator's order that would make the other
+   * node serve waits for this node's fence or for its long lease + m.
+   */
+  soloEligible(node: NodeId): boolean {
+    const d = this.d;
+    return d.everProtected && d.active === node && d.replaced === otherNode(d, node) && !d.plan && !unresolvedFailover(this.s);
+  }
+
+  soloLeaseMs(): number {
+    const c = this.d.config.requested;
+    return Math.max(c.soloLeaseMs, c.leaseMs);
   }
 
   /**
@@ -232,7 +257,7 @@ class Step {
     return !(node !== this.d.active && reportsServing(mine) && reportsServing(theirs));
   }
 
-  replyTo(node: NodeId, granted: boolean): BeatReply {
+  replyTo(node: NodeId, granted: boolean, ms = agentTimings(this.d).leaseMs, solo = false): BeatReply {
     const d = this.d;
     const t = agentTimings(d);
     const o = pendingOrder(this.s, node);
@@ -240,7 +265,7 @@ class Step {
     return {
       epoch: d.epoch,
       role: roleOf(d, node),
-      lease: { granted, ms: granted ? t.leaseMs : 0 },
+      lease: { granted, ms: granted ? ms : 0, ...(solo ? { solo: true } : {}) },
       config: { ...t, version: d.config.version },
       order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced === true } : null,
     };

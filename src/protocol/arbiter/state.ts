@@ -70,6 +70,11 @@ export interface DurableState {
   incident: { id: string; openedAt: number; reason: string } | null;
   /** Failovers completed over the pair's life. */
   failovers: number;
+  /**
+   * A node that may hold a long (solo) lease, and how long: written when the first is granted and
+   * cleared when the node says it gave it up, so the restart rule can count on it.
+   */
+  soloLease?: { node: NodeId; ms: number } | null;
 }
 
 /** What an arbiter instance knows only in memory; the restart rule makes losing it safe. */
@@ -143,7 +148,9 @@ export function createPair(p: NewPair, now: number): ArbiterState {
 
 /** An arbiter (re)starting over persisted state: every node counts as granted a lease now. */
 export function restore(durable: DurableState, now: number): ArbiterState {
-  return { durable, volatile: { restartedAt: now, nodes: {} } };
+  // A pair stored by an older release lacks newer settings: they take their defaults.
+  const requested = { ...DEFAULT_CONFIG, ...durable.config.requested };
+  return { durable: { ...durable, config: { ...durable.config, requested } }, volatile: { restartedAt: now, nodes: {} } };
 }
 
 /** The timings agents are told to use. */

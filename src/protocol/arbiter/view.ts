@@ -28,7 +28,10 @@ export function isSick(s: ArbiterState, node: NodeId, now: number): boolean {
 export function leaseDeadline(s: ArbiterState, node: NodeId): number {
   const t = arbiterTimings(s.durable);
   const rules = arbiterRules();
-  const restartBound = rules.restartRule ? s.volatile.restartedAt + t.leaseMs + rules.leaseMargin(t) : Number.NEGATIVE_INFINITY;
+  // The longest lease this node may hold: a long (solo) one until it said it gave it up.
+  const solo = s.durable.soloLease;
+  const longest = solo?.node === node ? Math.max(solo.ms, t.leaseMs) : t.leaseMs;
+  const restartBound = rules.restartRule ? s.volatile.restartedAt + longest + rules.leaseMargin(t) : Number.NEGATIVE_INFINITY;
   return Math.max(seen(s, node)?.leaseDeadline ?? Number.NEGATIVE_INFINITY, restartBound);
 }
 
