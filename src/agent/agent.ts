@@ -169,7 +169,7 @@ export class Agent {
           this.#d.qmp.reconnectNow();
           break;
         case "failover":
-          void this.#failover(e.orderId, e.role, e.peerFenced);
+          void this.#failover(e.orderId, e.role, e.peerFenced, e.stallWaitMs);
           break;
         case "resume":
           void this.#resume(e.orderId);
@@ -217,7 +217,7 @@ export class Agent {
     this.#evaluate();
   }
 
-  async #failover(orderId: string, role: ColoMode, peerFenced: boolean) {
+  async #failover(orderId: string, role: ColoMode, peerFenced: boolean, stallWaitMs: number) {
     const ac = (this.#procedure = new AbortController());
     const d = this.#d;
     const out = await runFailover(role, {
@@ -226,7 +226,7 @@ export class Agent {
       clock: d.clock,
       log: d.log,
       stepTimeoutMs: Math.max(2000, this.#core.timings.heartbeatIntervalMs),
-      notBefore: () => this.#core.failoverNotBefore(peerFenced, d.clock.now()),
+      notBefore: () => this.#core.failoverNotBefore(peerFenced, d.clock.now(), stallWaitMs),
       signal: ac.signal,
     });
     if (this.#procedure === ac) this.#procedure = null;

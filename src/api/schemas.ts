@@ -84,7 +84,7 @@ export const Timings = z.object({
 export const EffectiveConfig = Timings.extend({ version: z.number().int() }).openapi("EffectiveConfig");
 
 export const OrderView = z
-  .object({ id: z.string(), action: OrderAction, epoch: z.number().int(), peerFenced: z.boolean() })
+  .object({ id: z.string(), action: OrderAction, epoch: z.number().int(), peerFenced: z.boolean(), stallWaitMs: z.number().int().min(0).optional() })
   .openapi("OrderView");
 
 export const HeartbeatReply = z

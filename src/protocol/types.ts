@@ -99,6 +99,11 @@ export interface Order {
   instance: QemuInstance | null;
   /** For a failover: the other node's fence was confirmed when it was issued (the agent may skip its stall wait). */
   peerFenced?: boolean;
+  /**
+   * For a failover: the stall wait (S + m_S) the arbiter's own timings ask of the target after its
+   * yank; while a configuration change settles, these can be safer than the target's.
+   */
+  stallWaitMs?: number;
   step?: string;
   error?: string;
 }

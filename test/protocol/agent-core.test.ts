@@ -36,7 +36,7 @@ describe("agent core: orders across restarts", () => {
     const c = core(before);
     c.observe(QEMU, answer("secondary"), 0);
     const out = c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
-    expect(out).toContainEqual({ kind: "failover", orderId: "p:1", role: "secondary", peerFenced: true });
+    expect(out).toContainEqual({ kind: "failover", orderId: "p:1", role: "secondary", peerFenced: true, stallWaitMs: 0 });
     expect(c.beat(11).report.ack).toEqual({ orderId: "p:1", state: "running" });
   });
 
@@ -67,7 +67,7 @@ describe("agent core: one owner of the VM", () => {
     const out = c.reply(reply({ order: { id: "p:3", action: "failover", epoch: 3, peerFenced: true } }), 600, 1, 610);
     expect(kinds(out)).toEqual(["abort"]);
     const after = c.fenceDone({ aborted: true }, 620);
-    expect(after).toContainEqual({ kind: "failover", orderId: "p:3", role: "primary", peerFenced: true });
+    expect(after).toContainEqual({ kind: "failover", orderId: "p:3", role: "primary", peerFenced: true, stallWaitMs: 0 });
   });
 
   it("a fence order aborts a runbook under way and fences once it let go", () => {

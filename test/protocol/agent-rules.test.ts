@@ -111,3 +111,12 @@ describe("serving rules", () => {
     expect(startingLease(kept, 4000)).toBeNull();
   });
 });
+
+describe("the stall wait an order asks for", () => {
+  it("applies even when the agent was already told failsafe off (the arbiter's timings are safer while a change settles)", () => {
+    const off = { ...DEFAULT_CONFIG, failsafe: false };
+    expect(failoverNotBefore("secondary", 1000, off, false)).toBe(Number.NEGATIVE_INFINITY);
+    expect(failoverNotBefore("secondary", 1000, off, false, 5600)).toBe(6600);
+    expect(failoverNotBefore("secondary", 1000, off, true, 5600)).toBe(Number.NEGATIVE_INFINITY);
+  });
+});

@@ -121,7 +121,7 @@ export class AgentModel extends Proc {
         case "connect":
           break;
         case "failover":
-          this.#failover(e.orderId, e.role, e.peerFenced);
+          this.#failover(e.orderId, e.role, e.peerFenced, e.stallWaitMs);
           break;
         case "resume":
           this.#resume(e.orderId);
@@ -296,7 +296,7 @@ export class AgentModel extends Proc {
   }
 
   /** The runbooks, reduced to the steps that matter to the protocol (the real ones are in src/agent). */
-  #failover(orderId: string, role: ColoMode, peerFenced: boolean) {
+  #failover(orderId: string, role: ColoMode, peerFenced: boolean, stallWaitMs: number) {
     const p = this.#begin();
     const done = (out: RunbookOutcome) => {
       if (!this.#end(p)) return;
@@ -314,7 +314,7 @@ export class AgentModel extends Proc {
         "wait-stall",
         (next) => {
           const now = this.host.mono();
-          this.after(Math.max(0, this.core.failoverNotBefore(peerFenced, now) - now), next);
+          this.after(Math.max(0, this.core.failoverNotBefore(peerFenced, now, stallWaitMs) - now), next);
         },
       ]);
       steps.push(["nbd-server-stop", qmp("nbd-server-stop")]);

@@ -70,6 +70,17 @@ export const TARGETED: Targeted[] = [
       ], { checkpointDelayMs: 500 }),
   },
   {
+    name: "a switchover while a change to failsafe off settles and the primary is isolated",
+    property: "safety",
+    aim: "the arbiter's waits stay failsafe-on while the change settles; the target, already told failsafe off and seeing a healthy view, must still wait as the order says (found by the 100,000-schedule run)",
+    schedule: (seed) =>
+      base(seed, { heartbeatIntervalMs: 1000, leaseMs: 2981, replicationStallMs: 2000, failsafe: true, requireWatchdog: false, fenceLatencyMs: 200, soloLeaseMs: 2981 }, [
+        { at: 3000, kind: "switchover", node: "b" },
+        { at: 3000, kind: "configure", change: { leaseMs: 2981, replicationStallMs: 2000, failsafe: false, fenceLatencyMs: 200 } },
+        { at: 3000 + (seed % 5) * 100, kind: "isolate", node: "a", forMs: 2036 + (seed % 7) * 100 },
+      ], { rates: [1.01, 0.99, 0.99, 0.99, 0.99], durationMs: 30_000 }),
+  },
+  {
     name: "a lost pidfile on a serving primary while replication breaks",
     property: "safety",
     aim: "QEMU runs but its pidfile is gone: the agent must not report it gone (that allows a takeover without a fence)",

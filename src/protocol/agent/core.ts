@@ -51,7 +51,7 @@ export type QmpEventName = "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD"
 export interface ReplyIn {
   lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
-  order: { id: string; action: OrderAction; epoch: number; peerFenced: boolean } | null;
+  order: { id: string; action: OrderAction; epoch: number; peerFenced: boolean; stallWaitMs?: number } | null;
 }
 
 export type FenceOutcome = { confirmed: true; how: string } | { confirmed: false; error: string } | { aborted: true };
@@ -66,7 +66,7 @@ export type Effect =
   /** A QEMU instance appeared: connect to its QMP now, not after the reconnect backoff. */
   | { kind: "connect" }
   /** Run the failover runbook for this role; report with runbookDone. */
-  | { kind: "failover"; orderId: string; role: ColoMode; peerFenced: boolean }
+  | { kind: "failover"; orderId: string; role: ColoMode; peerFenced: boolean; stallWaitMs: number }
   /** `cont` the VM this agent's own fence stopped, and check it runs; report with runbookDone. */
   | { kind: "resume"; orderId: string }
   /** Abort the fence or runbook under way; it reports back (aborted) when it has let go. */
@@ -80,7 +80,7 @@ export type Effect =
 
 type Wish =
   | { kind: "fence"; orderId: string | null; reason: string }
-  | { kind: "failover"; orderId: string; peerFenced: boolean }
+  | { kind: "failover"; orderId: string; peerFenced: boolean; stallWaitMs: number }
   | { kind: "resume"; orderId: string };
 
 type Owner =
@@ -376,7 +376,7 @@ export class AgentCore {
         ? { kind: "fence", orderId: o.id, reason: `order ${o.id}` }
         : o.action === "resume"
           ? { kind: "resume", orderId: o.id }
-          : { kind: "failover", orderId: o.id, peerFenced: o.peerFenced };
+          : { kind: "failover", orderId: o.id, peerFenced: o.peerFenced, stallWaitMs: o.stallWaitMs ?? 0 };
     this.#want(wish, now);
   }
 
@@ -430,7 +430,7 @@ export class AgentCore {
     this.#fencedUnknown = false;
     this.#fenceFailed = false;
     this.#out.push({ kind: "beat" });
-    this.#out.push({ kind: "failover", orderId: w.orderId, role: this.#known?.colo.mode ?? "none", peerFenced: w.peerFenced });
+    this.#out.push({ kind: "failover", orderId: w.orderId, role: this.#known?.colo.mode ?? "none", peerFenced: w.peerFenced, stallWaitMs: w.stallWaitMs });
   }
 
   fenceDone(out: FenceOutcome, now: number): Effect[] {
@@ -488,9 +488,9 @@ export class AgentCore {
    * may have missed some, the instant it started watching) is older than S + m. Asked after the
    * runbook's yank, when no checkpoint can be loaded any more.
    */
-  failoverNotBefore(peerFenced: boolean, now: number): number {
+  failoverNotBefore(peerFenced: boolean, now: number, orderedWaitMs = 0): number {
     const r = this.#rules;
-    return r.failoverNotBefore(this.#known?.colo.mode ?? null, r.lastCheckpointBound(this.#tracker, now), this.#timings, peerFenced);
+    return r.failoverNotBefore(this.#known?.colo.mode ?? null, r.lastCheckpointBound(this.#tracker, now), this.#timings, peerFenced, orderedWaitMs);
   }
 
   // ---- the rules -------------------------------------------------------------------------------

@@ -75,9 +75,11 @@ export function fenceOverdue(startedAt: number, now: number, t: Pick<Timings, "f
  * loaded a checkpoint is older than S + m: by then the primary's view has gone unhealthy and,
  * without a lease, it has fenced itself. Not needed when the arbiter confirmed the primary's fence.
  */
-export function failoverNotBefore(mode: ColoMode | null, lastCheckpointBound: number, t: Timings, peerFenced: boolean): number {
-  if (mode !== "secondary" || !t.failsafe || peerFenced) return Number.NEGATIVE_INFINITY;
-  return lastCheckpointBound + t.replicationStallMs + stallMargin(t);
+export function failoverNotBefore(mode: ColoMode | null, lastCheckpointBound: number, t: Timings, peerFenced: boolean, orderedWaitMs = 0): number {
+  if (mode !== "secondary" || peerFenced) return Number.NEGATIVE_INFINITY;
+  // The longer of its own rule and what the order asks (the arbiter's timings, safer while a change settles).
+  const wait = Math.max(t.failsafe ? t.replicationStallMs + stallMargin(t) : 0, orderedWaitMs);
+  return wait > 0 ? lastCheckpointBound + wait : Number.NEGATIVE_INFINITY;
 }
 
 /** The order this agent took on last: started, and finished with this acknowledgement if it did. */

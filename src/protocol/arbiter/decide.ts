@@ -59,6 +59,8 @@ export interface OrderView {
   epoch: number;
   /** The other node's fence is confirmed: the agent may skip its stall wait. */
   peerFenced: boolean;
+  /** A failover's stall wait after the yank, by the arbiter's (possibly safer) timings. */
+  stallWaitMs?: number;
 }
 
 export interface BeatReply {
@@ -267,7 +269,7 @@ class Step {
       role: roleOf(d, node),
       lease: { granted, ms: granted ? ms : 0, ...(solo ? { solo: true } : {}) },
       config: { ...t, version: d.config.version },
-      order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced === true } : null,
+      order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced === true, ...(o.stallWaitMs !== undefined ? { stallWaitMs: o.stallWaitMs } : {}) } : null,
     };
   }
 
@@ -593,7 +595,12 @@ class Step {
   issueFailover(node: NodeId, reason: string, peerFenced = false) {
     const d = this.d;
     d.beforeFailover = { active: d.active, replaced: d.replaced };
-    this.issue(node, "failover", reason).peerFenced = peerFenced;
+    const o = this.issue(node, "failover", reason);
+    o.peerFenced = peerFenced;
+    // The target's own stall wait is the guard when the arbiter did not wait (its view healthy):
+    // it must wait as the arbiter's timings say, which stay safer while a change settles.
+    const t = arbiterTimings(d);
+    if (t.failsafe && !peerFenced) o.stallWaitMs = t.replicationStallMs + arbiterRules().stallMargin(t);
     // A failover order to a fenced node resumes it: its fence no longer holds.
     if (arbiterRules().failoverClearsFence) d.fenced[node] = null;
     d.active = node;
