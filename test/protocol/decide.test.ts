@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
 import { leaseDeadline, nextCommand } from "../../src/protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, leaseMargin, stallMargin } from "../../src/protocol/timing.js";
-import { Harness, ordersOf } from "./harness.js";
+import { Harness, ordersOf, soloPair } from "./harness.js";
 
 const L = DEFAULT_CONFIG.leaseMs;
 const m = leaseMargin(DEFAULT_CONFIG);
@@ -387,30 +387,20 @@ describe("leases", () => {
 });
 
 describe("resume after a self-fence", () => {
-  function solo() {
-    const h = new Harness();
-    h.protect();
-    // The secondary's QEMU dies: the primary goes on standalone.
-    const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
-    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
-    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
-    return h;
-  }
-
   it("orders a lone survivor that fenced itself to resume, bound to its QEMU instance", () => {
-    const h = solo();
+    const h = soloPair();
     const out = h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true });
     expect(out.issued.map((o) => [o.action, o.node, o.instance])).toEqual([["resume", "p", { pid: 101, startedAt: 1 }]]);
     expect(out.reply?.lease.granted).toBe(true);
   });
 
   it("does not while the other node serves, and pages when the agent refuses", () => {
-    const h = solo();
+    const h = soloPair();
     expect(h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true }).issued).toHaveLength(1);
     const o = h.s.durable.orders[0]!;
     h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, ack: { orderId: o.id, state: "failed", step: "resume", error: "not the QEMU instance this agent fenced" } });
     expect(h.s.durable.needsOperator?.reason).toMatch(/resume/);
-    const other = solo();
+    const other = soloPair();
     other.beat("s", { mode: "none" });
     expect(other.beat("p", { mode: "none", vm: { running: false, status: "paused" }, fenced: true }).issued).toEqual([]);
   });
@@ -430,11 +420,7 @@ describe("resume after a self-fence", () => {
 
 describe("no VM serves", () => {
   it("is the state down, never merely degraded, with the exact next command", () => {
-    const h = new Harness();
-    h.protect();
-    const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
-    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
-    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
+    const h = soloPair();
     // Someone stopped the survivor's VM by hand: nothing resumes it by itself.
     const out = h.beat("p", { mode: "none", vm: { running: false, status: "paused" } });
     expect(h.s.durable.lastState).toBe("down");
@@ -455,17 +441,8 @@ describe("no VM serves", () => {
 
 
 describe("the solo lease", () => {
-  function solo(config = {}) {
-    const h = new Harness(config);
-    h.protect();
-    const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
-    const fo = ordersOf(outs).find((o) => o.action === "failover")!;
-    h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
-    return h;
-  }
-
   it("is granted to a lone survivor, recorded once, and counted by the restart rule", () => {
-    const h = solo();
+    const h = soloPair();
     const reply = h.beat("p", { mode: "none" }).reply!;
     expect(reply.lease).toEqual({ granted: true, ms: DEFAULT_CONFIG.soloLeaseMs, solo: true });
     expect(h.s.durable.soloLease).toEqual({ node: "p", ms: DEFAULT_CONFIG.soloLeaseMs });
@@ -480,7 +457,7 @@ describe("the solo lease", () => {
     const h = new Harness();
     h.protect();
     expect(h.beat("p").reply?.lease).toEqual({ granted: true, ms: L });
-    const s = solo();
+    const s = soloPair();
     s.beat("p", { mode: "none" });
     // Protected again (rebuilt): short leases from now on, but the long one counts until given up.
     s.run(2000, { p: { soloLease: true }, s: {} });
@@ -492,7 +469,7 @@ describe("the solo lease", () => {
   });
 
   it("an operator's failover away from the survivor waits for its fence, not a lease of five minutes, while it beats", () => {
-    const h = solo();
+    const h = soloPair();
     h.beat("p", { mode: "none" });
     h.beat("s", { mode: "secondary" });
     const out = h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });

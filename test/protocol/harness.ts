@@ -77,3 +77,13 @@ export class Harness {
 export function ordersOf(outs: Outcome[]) {
   return outs.flatMap((o) => o.issued);
 }
+
+/** A protected pair whose secondary's QEMU died: the primary serves standalone (solo). */
+export function soloPair(config: Partial<PairConfig> = {}): Harness {
+  const h = new Harness(config);
+  h.protect();
+  const outs = h.run(600, { p: {}, s: { qemu: null, qmp: { ok: false }, colo: null, vm: null } }, 200);
+  const fo = ordersOf(outs).find((o) => o.action === "failover")!;
+  h.beat("p", { ack: { orderId: fo.id, state: "ok" }, mode: "none" });
+  return h;
+}
