@@ -186,8 +186,8 @@ export class Agent {
         case "beat":
           this.#beatSoon();
           break;
-        case "pet":
-          if (this.#d.watchdog?.armed) this.#d.watchdog.pet();
+        case "watchdog":
+          this.#d.watchdog?.tend(e.pet, e.petUntil);
           break;
         case "log":
           this.#d.log[e.level](e.msg, e.fields);
@@ -228,6 +228,7 @@ export class Agent {
       stepTimeoutMs: Math.max(2000, this.#core.timings.heartbeatIntervalMs),
       notBefore: () => this.#core.failoverNotBefore(peerFenced, d.clock.now(), stallWaitMs),
       signal: ac.signal,
+      beforeServing: () => this.#holdServingBound(),
     });
     if (this.#procedure === ac) this.#procedure = null;
     await this.#refresh(1000);
@@ -236,10 +237,19 @@ export class Agent {
   }
 
   async #resume(orderId: string) {
-    const out = await runResume({ qmp: this.#d.qmp, stepTimeoutMs: Math.max(2000, this.#core.timings.heartbeatIntervalMs) });
+    const out = await runResume({ qmp: this.#d.qmp, stepTimeoutMs: Math.max(2000, this.#core.timings.heartbeatIntervalMs), beforeServing: () => this.#holdServingBound() });
     await this.#refresh(1000);
     this.#apply(this.#core.runbookDone(orderId, out, this.#d.clock.now()));
     this.#evaluate();
+  }
+
+  /**
+   * A shared keeper holds this node's serving bound before its VM serves, as a device's pets would
+   * stop at it. A keeper that does not confirm leaves the node unguarded, which its next beat says.
+   */
+  async #holdServingBound() {
+    const wd = this.#d.watchdog;
+    if (wd && !(await wd.hold(this.#core.petUntilServing(this.#d.clock.now())))) this.#d.log.error("the watchdog keeper did not confirm the serving bound: this node is unguarded until it reconnects");
   }
 
   // ---- heartbeats ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { jsonLogger } from "./log.js";
 import { pidfileProcess } from "./qemu/process.js";
 import { QmpClient } from "./qmp/client.js";
 import { openWatchdog, stopsOnClose } from "./watchdog.js";
+import { keeperWatchdog } from "./watchdog-keeper-client.js";
 
 const loaded = loadSettings(process.argv.slice(2));
 if (!loaded.ok) {
@@ -18,8 +19,9 @@ if (!loaded.ok) {
 }
 const s = loaded.settings;
 const log = jsonLogger();
-const watchdog = s.watchdog ? openWatchdog(s.watchdog) : null;
-if (watchdog) {
+const watchdog = s.watchdog ? openWatchdog(s.watchdog) : s.watchdogKeeper ? keeperWatchdog(s.watchdogKeeper, `${s.pair}.${s.node}`, log) : null;
+if (s.watchdogKeeper) log.info("watchdog through the host's keeper", { socket: s.watchdogKeeper });
+else if (watchdog) {
   const fields = { device: s.watchdog, timeoutMs: watchdog.timeoutMs, identity: watchdog.identity, magicClose: watchdog.magicClose, nowayout: watchdog.nowayout };
   if (stopsOnClose(watchdog)) log.error("watchdog stops when its device is closed (no magic close, no nowayout): a dead agent would disarm it, so this node reports itself unguarded", fields);
   else log.info("watchdog armed", fields);

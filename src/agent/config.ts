@@ -18,6 +18,7 @@ const Settings = z
     qmp: z.string().refine((s) => parseQmpAddress(s) !== null, "unix:/path or tcp:host:port"),
     pidfile: z.string().min(1),
     watchdog: z.string().min(1).optional(),
+    watchdogKeeper: z.string().min(1).optional(),
     nbdNode: z.string().min(1).optional(),
     stateDir: z.string().min(1).default("/run/colo-arbiter"),
     ids: z
@@ -31,7 +32,8 @@ const Settings = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => !(s.watchdog && s.watchdogKeeper), { message: "watchdog and watchdogKeeper exclude each other: a device has one owner", path: ["watchdogKeeper"] });
 
 export interface AgentSettings {
   arbiter: string;
@@ -41,6 +43,8 @@ export interface AgentSettings {
   qmp: QmpAddress;
   pidfile: string;
   watchdog: string | null;
+  /** A host's shared watchdog keeper's socket (colo-arbiter-watchdog), instead of a device. */
+  watchdogKeeper: string | null;
   stateDir: string;
   ids: RunbookIds;
 }
@@ -56,12 +60,13 @@ const FLAGS = {
   qmp: { type: "string" },
   pidfile: { type: "string" },
   watchdog: { type: "string" },
+  "watchdog-keeper": { type: "string" },
   "nbd-node": { type: "string" },
   "state-dir": { type: "string" },
 } as const;
 
 export const USAGE =
-  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--config FILE]";
+  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog | --watchdog-keeper /run/colo-arbiter/watchdog.sock] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--config FILE]";
 
 export function loadSettings(argv: string[]): SettingsResult {
   let flags: Record<string, string | undefined>;
@@ -88,6 +93,7 @@ export function loadSettings(argv: string[]): SettingsResult {
       qmp: flags.qmp,
       pidfile: flags.pidfile,
       watchdog: flags.watchdog,
+      watchdogKeeper: flags["watchdog-keeper"],
       nbdNode: flags["nbd-node"],
       stateDir: flags["state-dir"],
     }).filter(([, v]) => v !== undefined),
@@ -109,6 +115,7 @@ export function loadSettings(argv: string[]): SettingsResult {
       qmp: parseQmpAddress(s.qmp)!,
       pidfile: s.pidfile,
       watchdog: s.watchdog ?? null,
+      watchdogKeeper: s.watchdogKeeper ?? null,
       stateDir: s.stateDir,
       ids: { ...DEFAULT_IDS, ...s.ids, nbdNode: s.nbdNode ?? DEFAULT_IDS.nbdNode },
     },

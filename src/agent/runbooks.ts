@@ -38,6 +38,8 @@ export interface RunbookContext {
   notBefore: () => number;
   /** Stops the runbook between steps and cuts its waits short (the node is being fenced). */
   signal: AbortSignal;
+  /** Called before the step that makes the VM serve: a shared watchdog keeper must hold its bound first. */
+  beforeServing: () => Promise<void>;
 }
 
 type YankInstance = { type: string; "node-name"?: string };
@@ -95,6 +97,7 @@ export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<
     const colo = await coloStatus(qmp, t);
     if (colo.mode !== "none") {
       // "The feature 'colo' is not enabled" also comes from a QEMU that never entered COLO: judge by the postcondition.
+      await step("guard", ctx.beforeServing);
       await step("x-colo-lost-heartbeat", () => qmp.execute("x-colo-lost-heartbeat", undefined, { timeoutMs: t }).then(() => {}, tolerate("x-colo-lost-heartbeat", log)));
       await step("await-failover", async () => {
         const end = ctx.clock.now() + t;
@@ -105,7 +108,10 @@ export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<
       });
     }
     const st = await qmp.execute<{ running: boolean }>("query-status", undefined, { timeoutMs: t });
-    if (!st.running) await step("cont", () => qmp.execute("cont", undefined, { timeoutMs: t }).then(() => {}));
+    if (!st.running) {
+      await step("guard", ctx.beforeServing);
+      await step("cont", () => qmp.execute("cont", undefined, { timeoutMs: t }).then(() => {}));
+    }
     return await verify(role, ctx);
   } catch (e) {
     if (e instanceof StepFailed) return { ok: false, step: e.step, error: e.message };
@@ -114,8 +120,9 @@ export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<
 }
 
 /** Starts again a VM this agent's own fence stopped (the core checked it is that instance). */
-export async function runResume(ctx: Pick<RunbookContext, "qmp" | "stepTimeoutMs">): Promise<RunbookOutcome> {
+export async function runResume(ctx: Pick<RunbookContext, "qmp" | "stepTimeoutMs" | "beforeServing">): Promise<RunbookOutcome> {
   try {
+    await ctx.beforeServing();
     await ctx.qmp.execute("cont", undefined, { timeoutMs: ctx.stepTimeoutMs });
     const st = await ctx.qmp.execute<{ running: boolean; status: string }>("query-status", undefined, { timeoutMs: ctx.stepTimeoutMs });
     return st.running ? { ok: true } : { ok: false, step: "verify", error: `status ${st.status}` };

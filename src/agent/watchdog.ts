@@ -21,9 +21,17 @@ export interface WatchdogDriver {
   identity: string | null;
 }
 
+/** What guards this node: its own watchdog device, or a host's shared keeper (watchdog-keeper.ts). */
 export interface Watchdog extends WatchdogDriver {
+  /** The guard holds this node now (a keeper's connection can drop; the node is then unguarded). */
   readonly armed: boolean;
-  pet(): void;
+  /** The watchdog rule at one evaluation: pet now or not, and the last instant a pet is allowed. */
+  tend(pet: boolean, petUntil: number): void;
+  /**
+   * Before a step that makes the VM serve: resolves true once the guard holds `petUntil`. A device
+   * holds it at once (its pets just stop later); a keeper confirms it.
+   */
+  hold(petUntil: number): Promise<boolean>;
   /** Magic close: only when the VM is confirmed stopped or gone. */
   disarm(): void;
 }
@@ -74,9 +82,10 @@ export function openWatchdog(device: string, sysfs?: string): Watchdog {
     get armed() {
       return armed;
     },
-    pet() {
-      if (armed) writeSync(fd, "\0");
+    tend(pet) {
+      if (armed && pet) writeSync(fd, "\0");
     },
+    hold: () => Promise.resolve(armed),
     disarm() {
       if (!armed) return;
       writeSync(fd, "V");

@@ -19,6 +19,14 @@ describe("agent settings", () => {
     expect(r.ok && r.settings).toMatchObject({ node: "host-a", qmp: { kind: "tcp", port: 4444 }, ids: { objects: ["comp0"], nbdNode: "nbd0", replicationNode: "replication0" } });
   });
 
+  it("takes a host's watchdog keeper instead of a device, never both", () => {
+    const r = loadSettings([...FLAGS, "--watchdog-keeper", "/run/colo-arbiter/watchdog.sock"]);
+    expect(r.ok && r.settings).toMatchObject({ watchdog: null, watchdogKeeper: "/run/colo-arbiter/watchdog.sock" });
+    const both = loadSettings([...FLAGS, "--watchdog", "/dev/watchdog", "--watchdog-keeper", "/run/w.sock"]);
+    expect(both.ok).toBe(false);
+    expect(both.ok ? "" : both.error).toMatch(/watchdogKeeper: watchdog and watchdogKeeper exclude each other/);
+  });
+
   it("names the field and the file in an error", () => {
     const file = join(mkdtempSync(join(tmpdir(), "cfg-")), "bad.json");
     writeFileSync(file, JSON.stringify({ arbiter: "not a url", pair: "web1", node: "a", tokenFile: "/t", qmp: "q.sock", pidfile: "/p", typo: 1 }));

@@ -53,7 +53,7 @@ describe.skipIf(!have)("against a real QEMU", () => {
 
   it("turns QEMU's error outside COLO into a failed runbook, judged by the postcondition", async () => {
     const { qmp } = await connected();
-    const out = await runFailover("none", { qmp, ids: DEFAULT_IDS, clock: systemClock, log: silentLogger, stepTimeoutMs: 2000, notBefore: () => 0, signal: new AbortController().signal });
+    const out = await runFailover("none", { qmp, ids: DEFAULT_IDS, clock: systemClock, log: silentLogger, stepTimeoutMs: 2000, notBefore: () => 0, signal: new AbortController().signal, beforeServing: async () => {} });
     expect(out).toMatchObject({ ok: false, step: "verify" });
     await expect(qmp.execute("x-colo-lost-heartbeat")).rejects.toMatchObject({ code: "command_failed", message: "The feature 'colo' is not enabled" });
   });

@@ -45,8 +45,9 @@ describe("watchdog", () => {
     expect(sysfsTimeoutMs(d.dev, d.sysfs)).toBe(2000);
     const wd = openWatchdog(d.dev, d.sysfs);
     expect(wd.timeoutMs).toBe(2000);
-    wd.pet();
-    wd.pet();
+    wd.tend(true, 5000);
+    wd.tend(false, 5000);
+    wd.tend(true, 5000);
     wd.disarm();
     expect(d.written()).toBe("\0\0V");
     expect(wd.armed).toBe(false);

@@ -11,7 +11,7 @@ const answer = (mode: "primary" | "secondary" | "none", running = true): QemuAns
   checkpointDelayMs: null,
 });
 const reply = (over: Partial<ReplyIn> = {}, t: Timings = T): ReplyIn => ({ lease: { granted: true, ms: t.leaseMs }, config: { ...t, version: 1 }, order: null, ...over });
-const kinds = (es: Effect[]) => es.filter((e) => e.kind !== "log" && e.kind !== "keep" && e.kind !== "pet").map((e) => e.kind);
+const kinds = (es: Effect[]) => es.filter((e) => e.kind !== "log" && e.kind !== "keep" && e.kind !== "watchdog").map((e) => e.kind);
 const kept = (es: Effect[]): KeptState | undefined => es.filter((e): e is Extract<Effect, { kind: "keep" }> => e.kind === "keep").at(-1)?.state;
 
 function core(k: KeptState = NOTHING_KEPT, now = 0) {
@@ -85,8 +85,8 @@ describe("agent core: one owner of the VM", () => {
     c.observe(QEMU, answer("primary"), 0);
     c.evaluate(600);
     const out = c.fenceDone({ confirmed: false, error: "pid 10 survived SIGKILL" }, 700);
-    expect(out.some((e) => e.kind === "pet")).toBe(false);
-    expect(c.evaluate(5000).some((e) => e.kind === "pet")).toBe(false);
+    expect(out.some((e) => e.kind === "watchdog" && e.pet)).toBe(false);
+    expect(c.evaluate(5000).some((e) => e.kind === "watchdog" && e.pet)).toBe(false);
   });
 });
 
@@ -164,8 +164,8 @@ describe("agent core: the watchdog", () => {
     c.observe(QEMU, answer("primary"), 0);
     const last = 10_000 - T.watchdogMs;
     expect(c.nextCheckAt(last - 300)).toBe(last);
-    expect(c.evaluate(last).some((e) => e.kind === "pet")).toBe(true);
-    expect(c.evaluate(last + 1).some((e) => e.kind === "pet")).toBe(false);
+    expect(c.evaluate(last).some((e) => e.kind === "watchdog" && e.pet)).toBe(true);
+    expect(c.evaluate(last + 1).some((e) => e.kind === "watchdog" && e.pet)).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { lastCheckpointBound, replicationView, track, unwatchedTracker } from "../../src/protocol/agent/replication-view.js";
-import { NOTHING_KEPT, couldServe, coverUntil, failoverNotBefore, mayPetWatchdog, mustFence, saferForAgent, startingLease } from "../../src/protocol/agent/serving-rules.js";
+import { NOTHING_KEPT, couldServe, coverUntil, failoverNotBefore, lastPetAt, mustFence, saferForAgent, startingLease } from "../../src/protocol/agent/serving-rules.js";
 import { DEFAULT_CONFIG, type Timings, stallMargin } from "../../src/protocol/timing.js";
 
 const T: Timings = { ...DEFAULT_CONFIG };
@@ -88,10 +88,10 @@ describe("serving rules", () => {
 
   it("pets the watchdog only with at least W of cover left, and never past an unconfirmed fence's bound", () => {
     const c = { leaseUntil: 5000, view: unhealthy, timings: T };
-    expect(mayPetWatchdog(true, c, 5000 - T.watchdogMs, false)).toBe(true);
-    expect(mayPetWatchdog(true, c, 5000 - T.watchdogMs + 1, false)).toBe(false);
-    expect(mayPetWatchdog(false, c, 9000, false)).toBe(true);
-    expect(mayPetWatchdog(false, c, 0, true)).toBe(false);
+    expect(lastPetAt(true, c, false)).toBe(5000 - T.watchdogMs);
+    expect(lastPetAt(false, c, false)).toBe(Number.POSITIVE_INFINITY);
+    expect(lastPetAt(false, c, true)).toBe(Number.NEGATIVE_INFINITY);
+    expect(lastPetAt(true, c, true)).toBe(Number.NEGATIVE_INFINITY);
   });
 
   it("a secondary waits until its last checkpoint is older than S + m, unless its peer is confirmed fenced", () => {

@@ -139,8 +139,8 @@ export class AgentModel extends Proc {
         case "beat":
           this.after(0, () => this.#sendBeat());
           break;
-        case "pet":
-          if (this.host.guarded) this.#pet();
+        case "watchdog":
+          if (e.pet && this.host.guarded) this.#pet();
           break;
         case "log":
           this.log(`${e.msg}${e.fields ? ` ${JSON.stringify(e.fields)}` : ""}`);

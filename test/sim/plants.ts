@@ -38,7 +38,7 @@ export const PLANTS: Plant[] = [
     mechanism: "the agent fences before its cover ends, and a hung one stops petting",
     plant: "the agent never fences and always pets its watchdog",
     unmasked: "-",
-    agent: { mustFence: () => false, mayPetWatchdog: () => true },
+    agent: { mustFence: () => false, lastPetAt: () => Number.POSITIVE_INFINITY },
     family: "random",
     budget: 2000,
   },

@@ -18,7 +18,7 @@ import {
   coverUntil,
   failoverNotBefore,
   fenceOverdue,
-  mayPetWatchdog,
+  lastPetAt,
   mustFence,
   nextFenceCheck,
   startingLease,
@@ -75,7 +75,11 @@ export type Effect =
   | { kind: "keep"; state: KeptState }
   /** Beat now rather than at the next interval: an acknowledgement is waited for. */
   | { kind: "beat" }
-  | { kind: "pet" }
+  /**
+   * The watchdog rule at this evaluation: pet the device now or not, and the last instant a pet is
+   * allowed (what a host's shared watchdog keeper is told; +Infinity while the node cannot serve).
+   */
+  | { kind: "watchdog"; pet: boolean; petUntil: number }
   | { kind: "log"; level: "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };
 
 type Wish =
@@ -93,7 +97,7 @@ type Owner =
  */
 export interface AgentRuleSet {
   mustFence: typeof mustFence;
-  mayPetWatchdog: typeof mayPetWatchdog;
+  lastPetAt: typeof lastPetAt;
   failoverNotBefore: typeof failoverNotBefore;
   lastCheckpointBound: typeof lastCheckpointBound;
   /** The replication view's bookkeeping (among it: a primary measures a checkpoint from its start). */
@@ -106,7 +110,7 @@ export interface AgentRuleSet {
 
 export const REAL_AGENT_RULES: AgentRuleSet = Object.freeze({
   mustFence,
-  mayPetWatchdog,
+  lastPetAt,
   failoverNotBefore,
   lastCheckpointBound,
   track,
@@ -508,12 +512,24 @@ export class AgentCore {
     // After a fence that could not be confirmed the watchdog resets the host; no fence storm meanwhile.
     const adopting = now < this.#adoptUntil;
     if (this.#rules.mustFence(serving, cover, now) && !fencing && !this.#fenceFailed && !adopting && !this.#awaitingFirstAnswer(now)) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
-    const o = this.#owner;
-    const overdue = this.#fenceFailed || (o?.kind === "fence" && fenceOverdue(o.startedAt, now, this.#timings));
-    if (this.#rules.mayPetWatchdog(serving, cover, now, overdue)) this.#out.push({ kind: "pet" });
+    const petUntil = this.#rules.lastPetAt(serving, cover, this.#fenceIsOverdue(now));
+    this.#out.push({ kind: "watchdog", pet: now <= petUntil, petUntil });
     const out = this.#out;
     this.#out = [];
     return out;
+  }
+
+  /**
+   * The last instant a pet is allowed once this node serves: a runbook about to make its VM serve
+   * has a shared watchdog keeper hold this bound first (a device's pets simply stop later).
+   */
+  petUntilServing(now: number): number {
+    return this.#rules.lastPetAt(true, this.#cover(now), this.#fenceIsOverdue(now));
+  }
+
+  #fenceIsOverdue(now: number): boolean {
+    const o = this.#owner;
+    return this.#fenceFailed || (o?.kind === "fence" && fenceOverdue(o.startedAt, now, this.#timings));
   }
 
   /** When the rules next need checking with no input arriving (the shell also wakes often enough to pet). */

@@ -56,13 +56,14 @@ export function nextFenceCheck(c: Cover): number {
 }
 
 /**
- * Pet only while the watchdog cannot fire before the cover ends: the node cannot serve, or at
- * least W of cover is left. A fence this agent started and could not confirm within its bound
- * stops the petting, so the host resets.
+ * The last instant a pet is allowed: with one pet at it the watchdog fires no sooner than the cover
+ * ends, after the agent's own fence (which only pauses the VM) has had its chance. A node that
+ * cannot serve may always be petted; a fence this agent started and could not confirm within its
+ * bound stops the petting, so the host resets.
  */
-export function mayPetWatchdog(serving: boolean, c: Cover, now: number, fenceOverdue: boolean): boolean {
-  if (fenceOverdue) return false;
-  return !serving || coverUntil(c) - now >= c.timings.watchdogMs;
+export function lastPetAt(serving: boolean, c: Cover, fenceOverdue: boolean): number {
+  if (fenceOverdue) return Number.NEGATIVE_INFINITY;
+  return serving ? coverUntil(c) - c.timings.watchdogMs : Number.POSITIVE_INFINITY;
 }
 
 /** Whether a fence started at `startedAt` and still unconfirmed at `now` must escalate to a kill. */
