@@ -8,6 +8,10 @@ import { join } from "node:path";
 export interface DevServer {
   url: string;
   adminToken: string;
+  /** Stops workerd as an outage would, keeping its storage. */
+  halt(): Promise<void>;
+  /** Starts it again on the same port and storage, after a halt. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -28,6 +32,25 @@ export async function startDev(vars: Record<string, string> = {}): Promise<DevSe
   const state = mkdtempSync(join(tmpdir(), "colo-arbiter-dev-"));
   const args = ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--var", `ARBITER_ADMIN_TOKEN:${adminToken}`];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const url = `http://127.0.0.1:${port}`;
+  let child = await launch(args, url);
+  return {
+    url,
+    adminToken,
+    async halt() {
+      await kill(child);
+    },
+    async resume() {
+      child = await launch(args, url);
+    },
+    async stop() {
+      await kill(child);
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launch(args: string[], url: string): Promise<ChildProcess> {
   const child: ChildProcess = spawn("npx", ["--no-install", ...args], {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -36,39 +59,32 @@ export async function startDev(vars: Record<string, string> = {}): Promise<DevSe
   let output = "";
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
       const r = await fetch(`${url}/healthz`);
-      if (r.ok) break;
+      if (r.ok) return child;
     } catch {
       // not listening yet
     }
     if (child.exitCode !== null || Date.now() > deadline) {
-      kill(child);
+      await kill(child);
       throw new Error(`wrangler dev did not start:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return {
-    url,
-    adminToken,
-    async stop() {
-      kill(child);
-      await new Promise((r) => setTimeout(r, 200));
-      rmSync(state, { recursive: true, force: true });
-    },
-  };
 }
 
-/** Kills the process group this test started, and nothing else. */
-function kill(child: ChildProcess) {
-  if (child.pid && child.exitCode === null) {
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
+/** Kills the process group this test started, and nothing else, and waits until it has exited. */
+async function kill(child: ChildProcess) {
+  if (!child.pid || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    return;
   }
+  await exited;
+  // workerd, a grandchild, leaves with its group; give its port a moment.
+  await new Promise((r) => setTimeout(r, 200));
 }

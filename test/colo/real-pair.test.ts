@@ -368,38 +368,36 @@ describe.skipIf(!have)("a real COLO pair", () => {
     expect(ev.events.map((e) => e.type).filter((t) => ["order_issued", "needs_operator"].includes(t))).toEqual([]);
   }, 180_000);
 
-  it("(n) a lone survivor rides out the arbiter's absence for longer than L on its solo lease: it never stops", async () => {
-    const path = await arbiterPath();
-    const { pair, agents } = await protectedPair("solo-lease", {}, { a: path.url });
+  it("(n) a lone survivor rides out the arbiter process stopped for longer than L on its solo lease, and the arbiter restarted on the same state finds it serving", async () => {
+    const { pair, pairId, agents } = await protectedPair("solo-lease", {});
     killGroup(agents.b.child, "SIGKILL");
     process.kill(pair.secondary.child.pid!, "SIGKILL");
     await pollUntil("the primary serves alone", async () => (await colo(pair.primary.qmp)).mode === "none" || null);
     await pollUntil("a solo lease held", () => agents.a.lines.some((l) => l.includes('"result":"granted"')) || null);
     await new Promise((r) => setTimeout(r, 1000));
-    path.cut(true);
+    await dev.halt();
     await new Promise((r) => setTimeout(r, TIMINGS.leaseMs + 3000));
     expect(await running(pair.primary.qmp)).toBe(true);
-    path.cut(false);
-    await new Promise((r) => setTimeout(r, 1000));
+    await dev.resume();
+    await pollUntil("the arbiter hears the survivor again", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "solo" || null, 60_000);
     expect(await running(pair.primary.qmp)).toBe(true);
     expect(agents.a.lines.some((l) => l.includes('"msg":"fence"')), agents.a.lines.join("\n")).toBe(false);
-  }, 180_000);
+  }, 240_000);
 
-  it("(m) a lone survivor with a solo lease as short as L, cut from the arbiter past it, fences itself and serves again once the arbiter is back, without an operator", async () => {
-    const path = await arbiterPath();
-    const { pair, pairId, agents } = await protectedPair("lone-survivor", { soloLeaseMs: TIMINGS.leaseMs }, { a: path.url });
+  it("(m) a lone survivor with a solo lease as short as L fences itself while the arbiter process is stopped, and serves again once it is back, without an operator", async () => {
+    const { pair, pairId, agents } = await protectedPair("lone-survivor", { soloLeaseMs: TIMINGS.leaseMs });
     killGroup(agents.b.child, "SIGKILL");
     process.kill(pair.secondary.child.pid!, "SIGKILL");
     await pollUntil("the primary serves alone", async () => (await colo(pair.primary.qmp)).mode === "none" || null);
-    path.cut(true);
+    await dev.halt();
     await pollUntil("the survivor fenced itself", () => agents.a.lines.some((l) => l.includes('"reason":"cover ending"')) || null, 30_000);
     expect(await running(pair.primary.qmp)).toBe(false);
-    path.cut(false);
-    await pollUntil("the survivor serves again", async () => (await running(pair.primary.qmp)) || null, 30_000).catch(async (e: Error) => {
+    await dev.resume();
+    await pollUntil("the survivor serves again", async () => (await running(pair.primary.qmp)) || null, 60_000).catch(async (e: Error) => {
       throw new Error(`${e.message}\n${JSON.stringify(await api("GET", `/v1/pairs/${pairId}`))}\n${agents.a.lines.join("\n")}`);
     });
     expect(pair.primary.child.exitCode).toBeNull();
     expect(await ordersIn(pairId)).toContain("resume:a");
     expect((await api<{ needsOperator: unknown }>("GET", `/v1/pairs/${pairId}`)).needsOperator).toBeNull();
-  }, 180_000);
+  }, 240_000);
 });

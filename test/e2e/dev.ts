@@ -5,6 +5,9 @@ import { type DevServer, startDev } from "../../src/demo/dev-server.js";
 export interface TestArbiter {
   readonly url: string;
   readonly adminToken: string;
+  /** Stops the arbiter's process as an outage would, keeping its storage; resume() starts it again. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
   /** A JSON request with a bearer token (the admin's unless given). */
   request<T>(method: string, path: string, opts?: { body?: unknown; token?: string }): Promise<{ status: number; body: T }>;
 }
@@ -28,6 +31,8 @@ export function useDevServer(when = true): TestArbiter {
     get adminToken() {
       return running().adminToken;
     },
+    halt: () => running().halt(),
+    resume: () => running().resume(),
     async request<T>(method: string, path: string, opts: { body?: unknown; token?: string } = {}) {
       const s = running();
       const res = await fetch(`${s.url}${path}`, {
