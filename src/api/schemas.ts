@@ -181,6 +181,14 @@ export const PairStatus = z
     lastDecision: z.object({ at: z.number(), rule: z.string(), summary: z.string() }).nullable(),
     incident: z.object({ id: z.string(), openedAt: z.number(), reason: z.string() }).nullable(),
     needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
+    /**
+     * A takeover waiting for the other node: it proceeds once that node's fence is confirmed, or at
+     * `proceedsAt` without it (its last lease + m, and with failsafe ON the stall wait); null there
+     * when only a confirmation or an operator will do (requireWatchdog and an unguarded node).
+     */
+    takeover: z
+      .object({ target: z.string(), since: z.number(), reason: z.string(), fenceOf: z.string(), proceedsAt: z.number().nullable(), waitsFor: z.string() })
+      .nullable(),
     /** What an operator should run now, when the pair needs one (down, needs_operator). */
     nextCommand: z.string().nullable(),
     maintenance: z.object({ since: z.number(), reason: z.string().nullable(), actor: z.string() }).nullable(),

@@ -112,6 +112,7 @@ function showStatus(s: PairStatusBody): string {
   ]);
   const lines = [head, nodes];
   if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
+  if (s.takeover) lines.push(`takeover to ${s.takeover.target} waits for ${s.takeover.waitsFor}`);
   if (s.needsOperator) lines.push(`NEEDS OPERATOR: ${s.needsOperator.reason}`);
   if (s.nextCommand) lines.push(`next: ${s.nextCommand}`);
   if (s.maintenance) lines.push(`maintenance since ${time(s.maintenance.since)}${s.maintenance.reason ? `: ${s.maintenance.reason}` : ""}`);
@@ -195,8 +196,11 @@ async function run(argv: string[]): Promise<void> {
     }
     case "failover": {
       if (!a) usage("failover <pair> <node>");
-      const r = await api.call<{ issued: { action: string; id: string; node: string }[] }>("POST", `${pairPath(sub)}/failover`, { target: a, ...(f.reason ? { reason: f.reason } : {}) });
-      return out(r.issued.map((o) => `issued ${o.action} ${o.id} to ${o.node}`).join("\n") || "accepted: waiting for the other node's lease to pass", r);
+      const r = await api.call<{ issued: { action: string; id: string; node: string }[]; status: PairStatusBody }>("POST", `${pairPath(sub)}/failover`, { target: a, ...(f.reason ? { reason: f.reason } : {}) });
+      const lines = r.issued.map((o) => `issued ${o.action} ${o.id} to ${o.node}`);
+      const w = r.status.takeover;
+      if (w) lines.push(`${w.target} takes over on ${w.waitsFor}`);
+      return out(lines.join("\n"), r);
     }
     case "maintenance": {
       if (a !== "on" && a !== "off") usage("maintenance <pair> on|off");

@@ -1,7 +1,7 @@
 /** The pair's status as GET /v1/pairs/:pairId shows it, read off the arbiter's state. */
 import type { PairStatusBody } from "../api/schemas.js";
 import { type ArbiterState, agentTimings, roleOf } from "../protocol/arbiter/state.js";
-import { leaseDeadline, nextCommand, pairState, seen } from "../protocol/arbiter/view.js";
+import { leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
 import { leaseMargin } from "../protocol/timing.js";
 
 export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
@@ -46,12 +46,28 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
     lastDecision: d.lastDecision,
     incident: d.incident,
     needsOperator: d.needsOperator,
+    takeover: takeover(s, now),
     nextCommand: nextCommand(s, now),
     maintenance: d.maintenance,
     createdAt: d.createdAt,
     failovers: d.failovers,
   };
 }
+
+function takeover(s: ArbiterState, now: number): PairStatusBody["takeover"] {
+  const plan = s.durable.plan;
+  if (!plan) return null;
+  const w = takeoverWait(s, plan.target);
+  const proceedsAt = w.guardNeeded ? null : Math.max(w.leaseEnds, w.stallEnds);
+  const why = w.stallEnds > w.leaseEnds ? "the replication stall wait" : "its last lease + m";
+  const waitsFor =
+    proceedsAt === null
+      ? `${w.fenceOf}'s fence confirmation (it is unguarded: past its lease in ${secs(w.leaseEnds - now)} an operator is needed)`
+      : `${w.fenceOf}'s fence confirmation, or in ${secs(proceedsAt - now)} without it (${why})`;
+  return { target: plan.target, since: plan.since, reason: plan.reason, fenceOf: w.fenceOf, proceedsAt, waitsFor };
+}
+
+const secs = (ms: number) => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 
 function strip<T extends { instance?: unknown }>(o: T): Omit<T, "instance"> {
   const { instance: _instance, ...rest } = o;

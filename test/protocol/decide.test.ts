@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
 import { leaseDeadline, nextCommand } from "../../src/protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, leaseMargin, stallMargin } from "../../src/protocol/timing.js";
+import { pairStatus } from "../../src/service/status-view.js";
 import { Harness, ordersOf, soloPair } from "./harness.js";
 
 const L = DEFAULT_CONFIG.leaseMs;
@@ -466,6 +467,45 @@ describe("the solo lease", () => {
     s.beat("p", { soloLease: false });
     expect(s.s.durable.soloLease).toBeNull();
     expect(leaseDeadline(s.s, "p")).toBe(s.now + L + m);
+  });
+
+  it("is granted before the first protection to the serving node while its peer is not yet a COLO secondary, and given up as protection comes", () => {
+    const h = new Harness();
+    // Not while the peer is merely unheard at the start: both agents come up together.
+    expect(h.beat("p", { mode: "primary", replicating: false }).reply?.lease).toEqual({ granted: true, ms: L });
+    h.now += L + m;
+    expect(h.beat("p", { mode: "primary", replicating: false }).reply?.lease).toEqual({ granted: true, ms: DEFAULT_CONFIG.soloLeaseMs, solo: true });
+    expect(h.s.durable.soloLease?.node).toBe("p");
+    // The secondary not serving gets no long lease, and once it is a COLO secondary protection is near: short leases.
+    expect(h.beat("s", { mode: "secondary", replicating: false }).reply?.lease.solo).toBeUndefined();
+    expect(h.beat("p", { mode: "primary", replicating: false }).reply?.lease).toEqual({ granted: true, ms: L });
+    // Counted on until p says, in a beat sent after a short reply, that it gave it up: before protection.
+    expect(h.s.durable.soloLease?.node).toBe("p");
+    h.beat("p", { mode: "primary", replicating: false });
+    expect(h.s.durable.soloLease).toBeNull();
+    h.protect();
+  });
+
+  it("is granted beside a fenced peer, and never to a node that is not active", () => {
+    const h = soloPair();
+    expect(h.beat("s", { mode: "none" }).reply?.lease.solo).toBeUndefined();
+    expect(h.beat("p", { mode: "none" }).reply?.lease.solo).toBe(true);
+  });
+
+  it("an operator's failover says what it waits for and until when", () => {
+    const h = soloPair();
+    h.beat("p", { mode: "none" });
+    h.beat("s", { mode: "secondary" });
+    h.apply({ type: "failover", target: "s", reason: "drill", actor: "ops" });
+    const t = pairStatus(h.s, h.now).takeover!;
+    expect(t).toMatchObject({ target: "s", fenceOf: "p", proceedsAt: leaseDeadline(h.s, "p") });
+    expect(t.proceedsAt! - h.now).toBeGreaterThan(DEFAULT_CONFIG.soloLeaseMs);
+    expect(t.waitsFor).toMatch(/^p's fence confirmation, or in 30\d\.\d s without it \(its last lease \+ m\)$/);
+    // Once the fence is confirmed the takeover goes on and the wait is gone.
+    const fence = h.s.durable.orders.find((o) => o.action === "fence")!;
+    h.beat("p", { mode: "none", vm: { running: false, status: "paused" }, ack: { orderId: fence.id, state: "ok" } });
+    expect(pairStatus(h.s, h.now).takeover).toBeNull();
+    expect(h.s.durable.orders.map((o) => [o.action, o.node])).toEqual([["failover", "s"]]);
   });
 
   it("an operator's failover away from the survivor waits for its fence, not a lease of five minutes, while it beats", () => {

@@ -14,6 +14,7 @@ export class Harness {
   last: Outcome | null = null;
   #seq: Record<string, number> = {};
   #pids: Record<string, number> = { p: 101, s: 202 };
+  #solo: Record<string, boolean> = {};
 
   constructor(config: Partial<PairConfig> = {}) {
     this.s = createPair({ pairId: "pair1", primary: "p", secondary: "s", config }, this.now);
@@ -45,8 +46,12 @@ export class Harness {
     };
   }
 
+  /** Like an agent: it holds a long lease from a solo reply and gives it up at the first short one. */
   beat(node: string, o: Overrides = {}): Outcome {
-    return this.apply({ type: "beat", report: this.report(node, o) });
+    const out = this.apply({ type: "beat", report: { soloLease: this.#solo[node] ?? false, ...this.report(node, o) } });
+    const lease = out.reply?.lease;
+    if (lease?.granted) this.#solo[node] = lease.solo === true;
+    return out;
   }
 
   /** Moves the clock, beating both nodes every `every` ms with the given reports. */
@@ -67,6 +72,9 @@ export class Harness {
   protect() {
     this.run(2000, { p: {}, s: {} });
     if (this.s.durable.lastState !== "protected") throw new Error(`not protected: ${this.s.durable.lastState}`);
+    // Granted before s first beat, p's long lease is given up by its next beat.
+    if (this.s.durable.soloLease) this.beat("p");
+    if (this.s.durable.soloLease) throw new Error("p never gave its long lease up");
   }
 
   restart() {

@@ -38,10 +38,10 @@ import {
   isSick,
   isSilent,
   pairState,
-  pastLease,
   pendingOrder,
   protectedRoles,
   seen,
+  takeoverWait,
   unresolvedFailover,
 } from "./view.js";
 
@@ -215,13 +215,23 @@ class Step {
   }
 
   /**
-   * A long lease when nothing automatic can order another node to serve: the node is active, the
-   * other replaced, and no takeover is under way. An operator's order that would make the other
-   * node serve waits for this node's fence or for its long lease + m.
+   * A long lease when nothing automatic can order another node to serve: the node is active, no
+   * takeover is under way, and the other is replaced or fenced, or the pair was never protected
+   * and its first protection is not near: the peer reports it is not a COLO secondary, or is
+   * silent (not merely unheard at a start, when both agents come up together). The holder gives
+   * the long lease up at its first short reply; an operator's order that would make the other
+   * node serve waits for this node's fence or its long lease + m.
    */
   soloEligible(node: NodeId): boolean {
     const d = this.d;
-    return d.everProtected && d.active === node && d.replaced === otherNode(d, node) && !d.plan && !unresolvedFailover(this.s);
+    if (d.active !== node || d.plan || unresolvedFailover(this.s)) return false;
+    const other = otherNode(d, node);
+    if (d.everProtected) return d.replaced === other || isFencedInstance(this.s, other);
+    if (!reportsServing(seen(this.s, node)?.report ?? null)) return false;
+    if (isFresh(this.s, other, this.now)) return seen(this.s, other)?.report.colo?.mode !== "secondary";
+    const t = arbiterTimings(d);
+    const unheardSinceCreation = !seen(this.s, other) && this.now < d.createdAt + t.leaseMs + arbiterRules().leaseMargin(t);
+    return !unheardSinceCreation && isSilent(this.s, other, this.now);
   }
 
   soloLeaseMs(): number {
@@ -562,19 +572,17 @@ class Step {
     if (!fenced) {
       // The fence is confirmed, or the node's last lease + m has passed: it gets no lease once
       // ordered to fence, so by then it has fenced itself whether or not it says so.
-      if (!pastLease(this.s, other, this.now)) return;
+      const wait = takeoverWait(this.s, plan.target);
+      if (this.now < wait.leaseEnds) return;
       const fresh = isFresh(this.s, other, this.now);
       // Past its lease an unconfirmed node is stopped by its own fence or, if that hangs or it died, by its watchdog.
-      if (d.config.requested.requireWatchdog && !d.guarded[other]) {
+      if (wait.guardNeeded) {
         this.needOperator(`${other} is ${fresh ? "unconfirmed" : "silent"} and unguarded: it may still serve, so ${plan.target} is not ordered to take over`);
         return;
       }
       // With failsafe ON the silent node may serve on its own view until S after the target's first
       // broken report, whoever asked for the takeover (rule 3 waits so; an operator's failover too).
-      const t = arbiterTimings(d);
-      const broken = seen(this.s, plan.target)?.brokenSince ?? null;
-      const rules = arbiterRules();
-      if (t.failsafe && rules.stallWait && broken !== null && this.now < broken + t.replicationStallMs + rules.stallMargin(t)) return;
+      if (this.now < wait.stallEnds) return;
       if (fresh) {
         this.log("fence_unconfirmed", `${other} still beats but never confirmed its fence: ${plan.target} takes over now that its last lease + m has passed`, {
           node: other,

@@ -35,6 +35,22 @@ export function leaseDeadline(s: ArbiterState, node: NodeId): number {
   return Math.max(seen(s, node)?.leaseDeadline ?? Number.NEGATIVE_INFINITY, restartBound);
 }
 
+/**
+ * What a takeover to `target` waits for when the other node's fence is not confirmed: its last
+ * lease + m, and with failsafe ON the target's stall wait (the other may serve on its own healthy
+ * view until S after the target's first broken report). `guardNeeded`: with requireWatchdog an
+ * unguarded node past its lease still needs an operator.
+ */
+export function takeoverWait(s: ArbiterState, target: NodeId): { fenceOf: NodeId; leaseEnds: number; stallEnds: number; guardNeeded: boolean } {
+  const d = s.durable;
+  const other = otherNode(d, target);
+  const t = arbiterTimings(d);
+  const rules = arbiterRules();
+  const broken = seen(s, target)?.brokenSince ?? null;
+  const stallEnds = t.failsafe && rules.stallWait && broken !== null ? broken + t.replicationStallMs + rules.stallMargin(t) : Number.NEGATIVE_INFINITY;
+  return { fenceOf: other, leaseEnds: leaseDeadline(s, other), stallEnds, guardNeeded: d.config.requested.requireWatchdog && !d.guarded[other] };
+}
+
 /** Silent past its lease + m (its lease may be unused: a fresh node refused a lease counts too). */
 export function pastLease(s: ArbiterState, node: NodeId, now: number): boolean {
   return now >= leaseDeadline(s, node);
