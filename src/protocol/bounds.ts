@@ -42,3 +42,12 @@ export function standaloneBound({ timings: t, maxDelayMs: d, runbookMs }: BoundI
   // or sick secondary is often noticed sooner.)
   return DRIFT * (t.replicationStallMs + hb + 2 * d) + runbookMs;
 }
+
+/**
+ * A survivor that fenced itself while the arbiter was away serves again: from the instant the
+ * arbiter is back, its next beat (an unreachable arbiter is retried at least every HB), the resume
+ * order in that beat's reply, and the runbook's `cont`.
+ */
+export function resumeBound({ timings: t, maxDelayMs: d, runbookMs }: BoundInputs): number {
+  return DRIFT * (JITTER * t.heartbeatIntervalMs + 2 * d) + runbookMs;
+}

@@ -1,7 +1,7 @@
 /** Runs schedules: the safety run (any faults) and the liveness run (one failure of a protected pair). */
 import fc from "fast-check";
 import { agentTimings } from "../../src/protocol/arbiter/state.js";
-import { standaloneBound, takeoverBound } from "../../src/protocol/bounds.js";
+import { resumeBound, standaloneBound, takeoverBound } from "../../src/protocol/bounds.js";
 import type { AgentRules } from "./agent-model.js";
 import { Cluster } from "./cluster.js";
 import { type NodeName, type Schedule, configArb, scheduleArb } from "./schedule.js";
@@ -20,12 +20,23 @@ export function runSafety(schedule: Schedule, rules?: AgentRules): SafetyResult 
   return { violation: c.world.violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }
 
-/** After the faults, a VM serves again on its own: exactly one node serves standalone at the end, and never two at once. */
+/**
+ * After the faults, a VM serves again on its own: exactly one node serves standalone at the end,
+ * never two at once, and after the arbiter's last return within the resume bound (a survivor it
+ * finds fenced, serving again without an operator).
+ */
 export function runRecovers(schedule: Schedule, rules?: AgentRules): SafetyResult {
   const c = new Cluster(schedule, rules);
-  c.run();
+  const back = Math.max(Number.NEGATIVE_INFINITY, ...schedule.faults.flatMap((f) => (f.kind === "arbiter_restart" ? [f.at + f.downMs] : [])));
+  const bound = resumeBound({ timings: schedule.config, maxDelayMs: MAX_DELAY_MS, runbookMs: RUNBOOK_MS });
+  let servingAgainAt: number | null = null;
+  c.world.sched.run(schedule.durationMs, () => {
+    c.check();
+    if (servingAgainAt === null && c.world.now >= back && c.servingStandalone().length === 1) servingAgainAt = c.world.now;
+  });
   const serving = c.servingStandalone();
-  const violation = c.world.violation ?? (serving.length === 1 ? null : `no VM serves standalone at the end (${serving.join(", ") || "none"})`);
+  const late = servingAgainAt !== null && servingAgainAt - back > bound ? `served again ${(servingAgainAt - back).toFixed(0)} ms after the arbiter was back, over the bound ${bound.toFixed(0)} ms` : null;
+  const violation = c.world.violation ?? (serving.length === 1 ? late : `no VM serves standalone at the end (${serving.join(", ") || "none"})`);
   return { violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }
 
