@@ -61,18 +61,31 @@ export async function yankStreams(qmp: QmpClient, wanted: (i: YankInstance) => b
   return instances.length;
 }
 
-export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<RunbookOutcome> {
-  const { qmp, ids, log, stepTimeoutMs: t } = ctx;
-  const step = async (name: string, fn: () => Promise<unknown>) => {
+/** Runs one named step: stops first if the runbook was aborted, logs its time, names it in a failure. */
+export function stepper(ctx: Pick<RunbookContext, "clock" | "log" | "signal">) {
+  return async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     if (ctx.signal.aborted) throw new StepFailed(name, "aborted: the node is being fenced");
     const started = ctx.clock.now();
+    let out: T;
     try {
-      await fn();
+      out = await fn();
     } catch (e) {
       throw new StepFailed(name, e instanceof Error ? e.message : String(e));
     }
-    log.info("runbook step", { step: name, ms: ctx.clock.now() - started });
+    ctx.log.info("runbook step", { step: name, ms: ctx.clock.now() - started });
+    return out;
   };
+}
+
+/** A step's failure as the outcome the agent acknowledges. */
+export function failedOutcome(e: unknown): RunbookOutcome {
+  if (e instanceof StepFailed) return { ok: false, step: e.step, error: e.message };
+  return { ok: false, step: "query", error: e instanceof Error ? e.message : String(e) };
+}
+
+export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<RunbookOutcome> {
+  const { qmp, ids, log, stepTimeoutMs: t } = ctx;
+  const step = stepper(ctx);
   try {
     if (role === "secondary") {
       await step("yank", async () => void (await yankStreams(qmp, (i) => i.type === "migration", t)));
@@ -114,8 +127,7 @@ export async function runFailover(role: ColoMode, ctx: RunbookContext): Promise<
     }
     return await verify(role, ctx);
   } catch (e) {
-    if (e instanceof StepFailed) return { ok: false, step: e.step, error: e.message };
-    return { ok: false, step: "query", error: e instanceof Error ? e.message : String(e) };
+    return failedOutcome(e);
   }
 }
 
@@ -157,7 +169,7 @@ function tolerate(step: string, log: Logger) {
   };
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
+export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {

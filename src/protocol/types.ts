@@ -9,6 +9,13 @@ export type Role = (typeof ROLES)[number];
 export const COLO_MODES = ["primary", "secondary", "none"] as const;
 export type ColoMode = (typeof COLO_MODES)[number];
 
+/** Where a new secondary takes its resync: its NBD export and its incoming migration. */
+export interface ColoEndpoint {
+  host: string;
+  nbdPort: number;
+  migratePort: number;
+}
+
 /** resume: start again the VM this node's agent stopped by its own fence (the order names the instance). */
 export const ORDER_ACTIONS = ["failover", "fence", "resume"] as const;
 export type OrderAction = (typeof ORDER_ACTIONS)[number];

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QmpClient } from "../../src/agent/qmp/client.js";
 import { freePort } from "../../src/demo/dev-server.js";
+import { type ColoSettings, DEFAULT_COLO } from "../../src/agent/reprotect.js";
 import { QEMU } from "../agent/real-qemu.js";
 
 export interface ColoSide {
@@ -20,11 +21,21 @@ export interface ColoSide {
   child: ChildProcess;
 }
 
+export type SideName = "primary" | "secondary";
+
 export interface ColoPair {
   dir: string;
   primary: ColoSide;
   secondary: ColoSide;
-  /** Starts a new `-incoming` secondary QEMU on the same paths (after the old one died). */
+  /** Each side's COLO address and ports, as its agent's settings name them. */
+  colo(side: SideName): ColoSettings;
+  /**
+   * The operator's part of re-protection: a new `-incoming` QEMU with the secondary's shape on
+   * `side`'s host and paths (its old QEMU is gone), with fresh images, its redirectors pointed
+   * at the other side's proxy. Replaces `side`'s entry.
+   */
+  startIncoming(side: SideName): Promise<ColoSide>;
+  /** startIncoming("secondary"). */
   startIncomingSecondary(): Promise<ChildProcess>;
   stop(): void;
 }
@@ -67,18 +78,30 @@ export function coloDir(): string {
 
 export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): Promise<ColoPair> {
   const img = (n: string) => join(dir, n);
-  for (const n of ["primary.qcow2", "secondary-active.qcow2", "secondary-hidden.qcow2"]) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
+  const create = (...names: string[]) => {
+    for (const n of names) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
+  };
+  create("primary.qcow2", "secondary-active.qcow2", "secondary-hidden.qcow2");
   execFileSync("cp", [img("primary.qcow2"), img("secondary-parent.qcow2")]);
-  const [mirror, compare1, compare0, compareOut, nbd, migration] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-
+  const portsOf = async () => {
+    const [mirror, compare1, compare0, compareOut, nbd, migrate] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    return { mirror: mirror!, compare1: compare1!, compare0: compare0!, compareOut: compareOut!, nbd: nbd!, migrate: migrate! };
+  };
+  const ports = { primary: await portsOf(), secondary: await portsOf() };
+  const other = (side: SideName): SideName => (side === "primary" ? "secondary" : "primary");
+  const colo = (side: SideName): ColoSettings => {
+    const p = ports[side];
+    return { ...DEFAULT_COLO, host: "127.0.0.1", nbdPort: p.nbd, migratePort: p.migrate, mirrorPort: p.mirror, compare1Port: p.compare1, compare0Port: p.compare0, compareOutPort: p.compareOut };
+  };
+  const pp = ports.primary;
   const p = launch(dir, "primary", [
     "-netdev", "user,id=hn0,restrict=on",
-    "-chardev", `socket,id=mirror0,host=127.0.0.1,port=${mirror},server=on,wait=off`,
-    "-chardev", `socket,id=compare1,host=127.0.0.1,port=${compare1},server=on,wait=on`,
-    "-chardev", `socket,id=compare0,host=127.0.0.1,port=${compare0},server=on,wait=off`,
-    "-chardev", `socket,id=compare0-0,host=127.0.0.1,port=${compare0}`,
-    "-chardev", `socket,id=compare_out,host=127.0.0.1,port=${compareOut},server=on,wait=off`,
-    "-chardev", `socket,id=compare_out0,host=127.0.0.1,port=${compareOut}`,
+    "-chardev", `socket,id=mirror0,host=127.0.0.1,port=${pp.mirror},server=on,wait=off`,
+    "-chardev", `socket,id=compare1,host=127.0.0.1,port=${pp.compare1},server=on,wait=on`,
+    "-chardev", `socket,id=compare0,host=127.0.0.1,port=${pp.compare0},server=on,wait=off`,
+    "-chardev", `socket,id=compare0-0,host=127.0.0.1,port=${pp.compare0}`,
+    "-chardev", `socket,id=compare_out,host=127.0.0.1,port=${pp.compareOut},server=on,wait=off`,
+    "-chardev", `socket,id=compare_out0,host=127.0.0.1,port=${pp.compareOut}`,
     "-object", "filter-mirror,id=m0,netdev=hn0,queue=tx,outdev=mirror0",
     "-object", "filter-redirector,netdev=hn0,id=redire0,queue=rx,indev=compare_out",
     "-object", "filter-redirector,netdev=hn0,id=redire1,queue=rx,outdev=compare0",
@@ -87,36 +110,43 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): 
     "-drive", `if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0.file.filename=${img("primary.qcow2")},children.0.driver=qcow2`,
     "-S",
   ]);
-  const secondaryArgs = () => [
-    "-netdev", "user,id=hn0,restrict=on",
-    "-chardev", `socket,id=red0,host=127.0.0.1,port=${mirror},reconnect=1`,
-    "-chardev", `socket,id=red1,host=127.0.0.1,port=${compare1},reconnect=1`,
-    "-object", "filter-redirector,id=f1,netdev=hn0,queue=tx,indev=red0",
-    "-object", "filter-redirector,id=f2,netdev=hn0,queue=rx,outdev=red1",
-    "-object", "filter-rewriter,id=rew0,netdev=hn0,queue=all",
-    "-drive", `if=none,id=parent0,file.filename=${img("secondary-parent.qcow2")},driver=qcow2`,
-    "-drive", `if=none,id=childs0,driver=replication,mode=secondary,file.driver=qcow2,top-id=colo-disk0,file.file.filename=${img("secondary-active.qcow2")},file.backing.driver=qcow2,file.backing.file.filename=${img("secondary-hidden.qcow2")},file.backing.backing=parent0`,
-    "-drive", "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0=childs0",
-    "-incoming", `tcp:127.0.0.1:${migration}`,
-  ];
-  const s = launch(dir, "secondary", secondaryArgs());
-  const extra: ChildProcess[] = [];
+  /** The secondary's shape on `side`, its redirectors pointed at the other side's proxy. */
+  const secondaryArgs = (side: SideName) => {
+    const peer = ports[other(side)];
+    return [
+      "-netdev", "user,id=hn0,restrict=on",
+      "-chardev", `socket,id=red0,host=127.0.0.1,port=${peer.mirror},reconnect=1`,
+      "-chardev", `socket,id=red1,host=127.0.0.1,port=${peer.compare1},reconnect=1`,
+      "-object", "filter-redirector,id=f1,netdev=hn0,queue=tx,indev=red0",
+      "-object", "filter-redirector,id=f2,netdev=hn0,queue=rx,outdev=red1",
+      "-object", "filter-rewriter,id=rew0,netdev=hn0,queue=all",
+      "-drive", `if=none,id=parent0,file.filename=${img(`${side}-parent.qcow2`)},driver=qcow2`,
+      "-drive", `if=none,id=childs0,driver=replication,mode=secondary,file.driver=qcow2,top-id=colo-disk0,file.file.filename=${img(`${side}-active.qcow2`)},file.backing.driver=qcow2,file.backing.file.filename=${img(`${side}-hidden.qcow2`)},file.backing.backing=parent0`,
+      "-drive", "if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0=childs0",
+      "-incoming", `tcp:127.0.0.1:${ports[side].migrate}`,
+    ];
+  };
+  const s = launch(dir, "secondary", secondaryArgs("secondary"));
+  const children: ChildProcess[] = [p.child, s.child];
+  const clients: QmpClient[] = [];
   const kill = () => {
-    for (const c of [p.child, s.child]) if (c.exitCode === null && c.pid) try { process.kill(c.pid, "SIGKILL"); } catch { /* gone */ }
+    for (const c of children) if (c.exitCode === null && c.pid) try { process.kill(c.pid, "SIGKILL"); } catch { /* gone */ }
   };
   try {
     await waitFor(p.harnessQmp, p.child, `primary QEMU: ${p.log()}`);
     await waitFor(s.harnessQmp, s.child, `secondary QEMU: ${s.log()}`);
     const pq = new QmpClient({ kind: "unix", path: p.harnessQmp }, { timeoutMs: 10_000 });
     const sq = new QmpClient({ kind: "unix", path: s.harnessQmp }, { timeoutMs: 10_000 });
+    clients.push(pq, sq);
     await Promise.all([pq.connect(), sq.connect()]);
-    await sq.execute("nbd-server-start", { addr: { type: "inet", data: { host: "127.0.0.1", port: String(nbd) } } });
+    const sc = colo("secondary");
+    await sq.execute("nbd-server-start", { addr: { type: "inet", data: { host: sc.host, port: String(sc.nbdPort) } } });
     await sq.execute("nbd-server-add", { device: "parent0", writable: true });
-    await pq.hmp(`drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=127.0.0.1,file.port=${nbd},file.export=parent0,file.node-name=nbd0,node-name=replication0`);
+    await pq.hmp(`drive_add -n buddy driver=replication,mode=primary,file.driver=nbd,file.host=${sc.host},file.port=${sc.nbdPort},file.export=parent0,file.node-name=nbd0,node-name=replication0`);
     await pq.execute("x-blockdev-change", { parent: "colo-disk0", node: "replication0" });
     await pq.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-colo", state: true }] });
     await pq.execute("migrate-set-parameters", { "x-checkpoint-delay": checkpointDelayMs });
-    await pq.execute("migrate", { uri: `tcp:127.0.0.1:${migration}` });
+    await pq.execute("migrate", { uri: `tcp:${sc.host}:${sc.migratePort}` });
     const end = Date.now() + 30_000;
     for (;;) {
       const [a, b] = await Promise.all([pq.execute<{ mode: string }>("query-colo-status"), sq.execute<{ mode: string }>("query-colo-status")]);
@@ -124,28 +154,37 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): 
       if (Date.now() > end) throw new Error(`the pair did not reach COLO: primary ${a.mode}, secondary ${b.mode}\n${p.log()}\n${s.log()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    return {
+    const pair: ColoPair = {
       dir,
       primary: { qmp: pq, agentQmp: p.agentQmp, pidfile: p.pidfile, child: p.child },
       secondary: { qmp: sq, agentQmp: s.agentQmp, pidfile: s.pidfile, child: s.child },
+      colo,
+      async startIncoming(side) {
+        create(`${side}-parent.qcow2`, `${side}-active.qcow2`, `${side}-hidden.qcow2`);
+        const old = pair[side];
+        old.qmp.close();
+        if (old.child.exitCode === null && old.child.pid) try { process.kill(old.child.pid, "SIGKILL"); } catch { /* gone */ }
+        const paths = coloPaths(dir)[side];
+        for (const f of [join(dir, `${side}-harness.sock`), paths.agentQmp, paths.pidfile]) rmSync(f, { force: true });
+        const again = launch(dir, side, secondaryArgs(side));
+        children.push(again.child);
+        await waitFor(again.harnessQmp, again.child, `incoming QEMU on ${side}: ${again.log()}`);
+        const qmp = new QmpClient({ kind: "unix", path: again.harnessQmp }, { timeoutMs: 10_000 });
+        clients.push(qmp);
+        await qmp.connect();
+        pair[side] = { qmp, agentQmp: again.agentQmp, pidfile: again.pidfile, child: again.child };
+        return pair[side];
+      },
       async startIncomingSecondary() {
-        // The operator's part of re-protection: a new QEMU on the secondary's host, with fresh
-        // active and hidden images, waiting for an incoming migration (it cannot serve).
-        for (const n of ["secondary-active.qcow2", "secondary-hidden.qcow2"]) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
-        for (const f of [s.harnessQmp, s.agentQmp, s.pidfile]) rmSync(f, { force: true });
-        const again = launch(dir, "secondary", secondaryArgs());
-        extra.push(again.child);
-        await waitFor(again.harnessQmp, again.child, `incoming secondary QEMU: ${again.log()}`);
-        return again.child;
+        return (await pair.startIncoming("secondary")).child;
       },
       stop() {
-        pq.close();
-        sq.close();
+        for (const c of clients) c.close();
         kill();
-        for (const c of extra) if (c.exitCode === null && c.pid) try { process.kill(c.pid, "SIGKILL"); } catch { /* gone */ }
         rmSync(dir, { recursive: true, force: true });
       },
     };
+    return pair;
   } catch (e) {
     kill();
     throw e;
