@@ -4,9 +4,9 @@
  * fences, runbooks, kills, beats, watchdog pets, and the state kept under /run. It decides nothing.
  */
 import { randomUUID } from "node:crypto";
-import { AgentCore, type Effect } from "../protocol/agent/core.js";
+import { AgentCore, type Effect, type RunbookOutcome } from "../protocol/agent/core.js";
 import { DEFAULT_CONFIG, type Timings, fenceBound } from "../protocol/timing.js";
-import type { ColoMode, QemuInstance } from "../protocol/types.js";
+import type { ColoEndpoint, ColoMode, QemuInstance, ResyncProgress } from "../protocol/types.js";
 import type { ArbiterClient } from "./arbiter-client.js";
 import { type MonoClock, eventInstant } from "./clock.js";
 import { fence } from "./fence.js";
@@ -15,6 +15,7 @@ import type { Logger } from "./log.js";
 import type { QemuProcess } from "./qemu/process.js";
 import { queryQemu } from "./qemu/query.js";
 import type { QmpClient, QmpEvent } from "./qmp/client.js";
+import { type ColoSettings, type ReprotectContext, runPrepareSecondary, runReprotect } from "./reprotect.js";
 import { type RunbookIds, runFailover, runResume } from "./runbooks.js";
 import { waitFor } from "./wait.js";
 import { type Watchdog, stopsOnClose } from "./watchdog.js";
@@ -29,6 +30,8 @@ export interface AgentDeps {
   watchdog: Watchdog | null;
   log: Logger;
   ids: RunbookIds;
+  /** This node's COLO endpoint and names for re-protection; null: it refuses resync orders. */
+  colo?: ColoSettings | null;
   /** Timings until the arbiter's first answer (the core uses the safer of these and the kept ones). */
   initialTimings?: Timings;
   random?: () => number;
@@ -58,6 +61,8 @@ export class Agent {
   #evalTimer: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
   #backoffMs = 0;
+  /** The re-protection step's last progress, reported in every beat until the next one starts. */
+  #progress: ResyncProgress | null = null;
   #lastBeatState = "";
   #wake: (() => void) | null = null;
   #beatAgain = false;
@@ -174,6 +179,12 @@ export class Agent {
         case "resume":
           void this.#resume(e.orderId);
           break;
+        case "prepare_secondary":
+          void this.#resync(e.orderId, (ctx) => runPrepareSecondary(ctx));
+          break;
+        case "reprotect":
+          void this.#resync(e.orderId, (ctx) => runReprotect(e.target, e.checkpointDelayMs, ctx));
+          break;
         case "abort":
           this.#procedure?.abort();
           break;
@@ -243,6 +254,34 @@ export class Agent {
     this.#evaluate();
   }
 
+  /** A re-protection step: long (the mirror runs while the guest serves), reported in beats, abortable by a fence. */
+  async #resync(orderId: string, run: (ctx: ReprotectContext) => Promise<RunbookOutcome>) {
+    const d = this.#d;
+    const colo = d.colo;
+    this.#progress = null;
+    const out: RunbookOutcome = colo
+      ? await (async () => {
+          const ac = (this.#procedure = new AbortController());
+          const r = await run({
+            qmp: d.qmp,
+            clock: d.clock,
+            log: d.log,
+            stepTimeoutMs: Math.max(10_000, this.#core.timings.heartbeatIntervalMs),
+            signal: ac.signal,
+            colo,
+            onProgress: (p) => {
+              this.#progress = { orderId, ...p };
+            },
+          });
+          if (this.#procedure === ac) this.#procedure = null;
+          return r;
+        })()
+      : { ok: false, step: "settings", error: "this agent has no COLO settings (\"colo\" in its settings file)" };
+    await this.#refresh(1000);
+    this.#apply(this.#core.runbookDone(orderId, out, d.clock.now()));
+    this.#evaluate();
+  }
+
   /**
    * A shared keeper holds this node's serving bound before its VM serves, as a device's pets would
    * stop at it. A keeper that does not confirm leaves the node unguarded, which its next beat says.
@@ -296,6 +335,9 @@ export class Agent {
     report.watchdog = wd?.armed
       ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}), stopsOnClose: stopsOnClose(wd), ...(wd.identity ? { identity: wd.identity.slice(0, 100) } : {}) }
       : { armed: false };
+    const colo = this.#d.colo;
+    if (colo && this.#core.known?.vm.status === "inmigrate") report.incoming = endpointOf(colo);
+    if (this.#progress) report.resync = this.#progress;
     this.#inFlight += 1;
     const r = await this.#d.arbiter.beat(report, beatTimeoutMs(t));
     this.#inFlight -= 1;
@@ -317,4 +359,8 @@ export class Agent {
     this.#lastBeatState = state;
     this.#d.log.info("beat", { result: state, ...fields });
   }
+}
+
+function endpointOf(c: ColoSettings): ColoEndpoint {
+  return { host: c.host, nbdPort: c.nbdPort, migratePort: c.migratePort };
 }

@@ -38,6 +38,7 @@ const agent = new Agent({
   watchdog,
   log,
   ids: s.ids,
+  colo: s.colo,
 });
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
   process.once(sig, () => {

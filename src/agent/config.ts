@@ -7,7 +7,10 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Id } from "../api/schemas.js";
 import { type QmpAddress, parseQmpAddress } from "./qmp/client.js";
+import { type ColoSettings, DEFAULT_COLO } from "./reprotect.js";
 import { DEFAULT_IDS, type RunbookIds } from "./runbooks.js";
+
+const Port = z.number().int().min(1).max(65_535);
 
 const Settings = z
   .object({
@@ -21,6 +24,24 @@ const Settings = z
     watchdogKeeper: z.string().min(1).optional(),
     nbdNode: z.string().min(1).optional(),
     stateDir: z.string().min(1).default("/run/colo-arbiter"),
+    colo: z
+      .object({
+        host: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, "a host name or IP address"),
+        nbdPort: Port,
+        migratePort: Port,
+        mirrorPort: Port,
+        compare1Port: Port,
+        compare0Port: Port,
+        compareOutPort: Port,
+        disk: z.string().min(1).optional(),
+        exportName: z.string().min(1).optional(),
+        replicationNode: z.string().min(1).optional(),
+        nbdNode: z.string().min(1).optional(),
+        netdev: z.string().min(1).optional(),
+        maxBandwidth: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     ids: z
       .object({
         quorumParent: z.string().min(1),
@@ -47,6 +68,8 @@ export interface AgentSettings {
   watchdogKeeper: string | null;
   stateDir: string;
   ids: RunbookIds;
+  /** Re-protection's endpoint and names (settings file only); null: resync orders are refused. */
+  colo: ColoSettings | null;
 }
 
 export type SettingsResult = { ok: true; settings: AgentSettings } | { ok: false; error: string };
@@ -118,6 +141,7 @@ export function loadSettings(argv: string[]): SettingsResult {
       watchdogKeeper: s.watchdogKeeper ?? null,
       stateDir: s.stateDir,
       ids: { ...DEFAULT_IDS, ...s.ids, nbdNode: s.nbdNode ?? DEFAULT_IDS.nbdNode },
+      colo: s.colo ? { ...DEFAULT_COLO, ...s.colo } : null,
     },
   };
 }

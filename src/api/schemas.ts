@@ -45,6 +45,16 @@ const WatchdogStatus = z.object({
   identity: z.string().max(100).optional(),
 });
 
+const Port = z.number().int().min(1).max(65_535);
+/** An address on the replication network: a host name or IP, nothing else. */
+const Host = z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, "a host name or IP address");
+export const ColoEndpoint = z.object({ host: Host, nbdPort: Port, migratePort: Port }).strict().openapi("ColoEndpoint");
+const ResyncProgress = z.discriminatedUnion("phase", [
+  z.object({ orderId: z.string().min(1).max(200), phase: z.literal("mirror"), percent: z.number().int().min(0).max(100) }),
+  z.object({ orderId: z.string().min(1).max(200), phase: z.literal("paused") }),
+  z.object({ orderId: z.string().min(1).max(200), phase: z.literal("colo"), pausedMs: ms(3_600_000) }),
+]);
+
 export const Heartbeat = z
   .object({
     nodeId: Id,
@@ -64,6 +74,8 @@ export const Heartbeat = z
     /** The agent holds the QEMU instance in `qemu` fenced (by an order or by its own rule). */
     fenced: z.boolean().optional(),
     soloLease: z.boolean().optional(),
+    incoming: ColoEndpoint.optional(),
+    resync: ResyncProgress.optional(),
     ack: Ack.optional(),
   })
   .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && (b.qemu !== null || b.qemuUnknown !== undefined)), {
@@ -84,7 +96,15 @@ export const Timings = z.object({
 export const EffectiveConfig = Timings.extend({ version: z.number().int() }).openapi("EffectiveConfig");
 
 export const OrderView = z
-  .object({ id: z.string(), action: OrderAction, epoch: z.number().int(), peerFenced: z.boolean(), stallWaitMs: z.number().int().min(0).optional() })
+  .object({
+    id: z.string(),
+    action: OrderAction,
+    epoch: z.number().int(),
+    peerFenced: z.boolean(),
+    stallWaitMs: z.number().int().min(0).optional(),
+    target: ColoEndpoint.optional(),
+    checkpointDelayMs: z.number().int().min(1).optional(),
+  })
   .openapi("OrderView");
 
 export const HeartbeatReply = z
@@ -107,6 +127,7 @@ export const PairConfigFields = {
   fenceLatencyMs: z.number().int().min(1).max(60_000).optional(),
   holdDownMs: z.number().int().min(0).max(86_400_000).optional(),
   soloLeaseMs: z.number().int().min(1).max(86_400_000).optional(),
+  autoReprotect: z.boolean().optional(),
 };
 
 /** Pager sinks (docs/webhooks.md). Secrets are write-only: omit one to keep the stored value. */
@@ -164,6 +185,9 @@ export const NodeStatus = z
     watchdog: WatchdogStatus.nullable(),
     guarded: z.boolean(),
     fenced: z.object({ instance: QemuInstance.nullable(), at: z.number() }).nullable(),
+    /** An -incoming QEMU waiting to be rebuilt as the new secondary, and a resync's progress. */
+    incoming: ColoEndpoint.nullable(),
+    resync: ResyncProgress.nullable(),
   })
   .openapi("NodeStatus");
 

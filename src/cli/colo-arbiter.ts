@@ -15,6 +15,7 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token TOKEN] [--json] <command
   failover <pair> <node> [--reason TEXT]
   maintenance <pair> on|off [--reason TEXT]
   resolve <pair> --serving NODE|none --reason TEXT
+  reprotect <pair>            rebuild the replaced node (running an -incoming QEMU) as the new secondary
   events <pair> [--limit N] [--follow]
   status <pair> [--watch]
 
@@ -112,6 +113,11 @@ function showStatus(s: PairStatusBody): string {
   ]);
   const lines = [head, nodes];
   if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
+  for (const n of s.nodes) {
+    if (n.incoming && !n.resync) lines.push(`${n.id}: -incoming QEMU ready to be rebuilt (NBD ${n.incoming.host}:${n.incoming.nbdPort})`);
+    const p = n.resync;
+    if (p) lines.push(`${n.id}: resync ${p.phase === "mirror" ? `mirroring ${p.percent} %` : p.phase === "paused" ? "guest paused for the last copy" : `COLO running (guest paused ${p.pausedMs} ms)`}`);
+  }
   if (s.takeover) lines.push(`takeover to ${s.takeover.target} waits for ${s.takeover.waitsFor}`);
   if (s.needsOperator) lines.push(`NEEDS OPERATOR: ${s.needsOperator.reason}`);
   if (s.nextCommand) lines.push(`next: ${s.nextCommand}`);
@@ -211,6 +217,10 @@ async function run(argv: string[]): Promise<void> {
       if (!f.serving || !f.reason) usage("resolve <pair> --serving NODE|none --reason TEXT");
       const r = await api.call<{ status: PairStatusBody }>("POST", `${pairPath(sub)}/resolve`, { servingNode: f.serving === "none" ? null : f.serving, reason: f.reason });
       return out(`pair ${sub}: ${r.status.state}`, r);
+    }
+    case "reprotect": {
+      const r = await api.call<{ issued: { action: string; id: string; node: string }[]; status: PairStatusBody }>("POST", `${pairPath(sub)}/reprotect`);
+      return out(r.issued.map((o) => `issued ${o.action} ${o.id} to ${o.node}`).join("\n") || `pair ${sub}: ${r.status.state}`, r);
     }
     case "events": {
       const limit = num(f, "limit") ?? 50;

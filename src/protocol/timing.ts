@@ -30,6 +30,8 @@ export interface PairConfig {
    * serve waits for the survivor's fence or this lease + m.
    */
   soloLeaseMs: number;
+  /** Rebuild a replaced node as the new secondary by itself once it runs an -incoming QEMU. */
+  autoReprotect: boolean;
 }
 
 export const DEFAULT_CONFIG: PairConfig = {
@@ -42,6 +44,7 @@ export const DEFAULT_CONFIG: PairConfig = {
   fenceLatencyMs: 500,
   holdDownMs: 60_000,
   soloLeaseMs: 300_000,
+  autoReprotect: true,
 };
 
 /** The timings both sides act on; `replicationStallMs` is the effective S. */

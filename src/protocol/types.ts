@@ -17,7 +17,7 @@ export interface ColoEndpoint {
 }
 
 /** resume: start again the VM this node's agent stopped by its own fence (the order names the instance). */
-export const ORDER_ACTIONS = ["failover", "fence", "resume"] as const;
+export const ORDER_ACTIONS = ["failover", "fence", "resume", "prepare_secondary", "reprotect"] as const;
 export type OrderAction = (typeof ORDER_ACTIONS)[number];
 
 /** issued → running → ok | failed; a failover whose node vanished before a result is unknown. */
@@ -89,8 +89,14 @@ export interface BeatReport {
   fenced?: boolean;
   /** The agent holds a long (solo) lease; false once it gave it up. */
   soloLease?: boolean;
+  /** Its QEMU is an -incoming secondary waiting for a resync, which it would take here. */
+  incoming?: ColoEndpoint;
+  /** A re-protection this node runs: the mirror's progress, the guest paused, or COLO running after a pause. */
+  resync?: ResyncProgress;
   ack?: Ack;
 }
+
+export type ResyncProgress = { orderId: string } & ({ phase: "mirror"; percent: number } | { phase: "paused" } | { phase: "colo"; pausedMs: number });
 
 export interface Order {
   id: string;
@@ -111,6 +117,9 @@ export interface Order {
    * yank; while a configuration change settles, these can be safer than the target's.
    */
   stallWaitMs?: number;
+  /** For a reprotect: the new secondary to resync, and the pair's checkpoint delay. */
+  target?: ColoEndpoint;
+  checkpointDelayMs?: number;
   step?: string;
   error?: string;
 }
@@ -123,6 +132,7 @@ export const PAIR_STATES = [
   "failing_over",
   "solo",
   "fenced_node_present",
+  "reprotecting",
   "both_down",
   "maintenance",
   "needs_operator",

@@ -27,7 +27,7 @@ import { type PairSummary, summaryOf } from "./registry-object.js";
 import { pairStatus } from "./status-view.js";
 import { newAgentToken, secretMatches, sha256, toHex } from "./tokens.js";
 
-type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | "resolve" }>;
+type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | "resolve" | "reprotect" }>;
 
 /** Delivered outbox entries are kept this long (their attempts stay visible), then dropped. */
 const DELIVERED_KEPT_MS = 7 * 24 * 3600 * 1000;

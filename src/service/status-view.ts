@@ -39,6 +39,8 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
         watchdog: r?.watchdog ?? null,
         guarded: d.guarded[id] ?? false,
         fenced: d.fenced[id] ?? null,
+        incoming: r?.incoming ?? null,
+        resync: r?.resync ?? null,
       };
     }),
     order: failover ? strip(failover) : null,

@@ -226,3 +226,40 @@ describe("agent core: the solo lease", () => {
   });
 });
 
+
+describe("agent core: re-protection orders", () => {
+  const target = { host: "10.0.0.2", nbdPort: 8889, migratePort: 8888 };
+  const incoming: QemuAnswer = { colo: { mode: "none", lastMode: "none", reason: "none" }, vm: { running: false, status: "inmigrate" }, checkpointDelayMs: null };
+
+  it("exports the disk only of an -incoming QEMU, and resyncs only from a node serving standalone", () => {
+    const secondary = core();
+    secondary.observe(QEMU, incoming, 0);
+    expect(kinds(secondary.reply(reply({ order: { id: "p:1", action: "prepare_secondary", epoch: 1, peerFenced: false } }), 0, 1, 10))).toContain("prepare_secondary");
+    // The same order to a node whose QEMU serves: refused, nothing runs.
+    const serving = core();
+    serving.observe(QEMU, answer("none"), 0);
+    expect(kinds(serving.reply(reply({ order: { id: "p:1", action: "prepare_secondary", epoch: 1, peerFenced: false } }), 0, 1, 10))).not.toContain("prepare_secondary");
+    expect(serving.beat(11).report.ack).toMatchObject({ orderId: "p:1", state: "failed", step: "prepare_secondary" });
+    // A reprotect on an -incoming or a COLO secondary: never a mirror source.
+    for (const a of [incoming, answer("secondary")]) {
+      const c = core();
+      c.observe(QEMU, a, 0);
+      expect(kinds(c.reply(reply({ order: { id: "p:2", action: "reprotect", epoch: 2, peerFenced: false, target } }), 0, 1, 10))).not.toContain("reprotect");
+      expect(c.beat(11).report.ack).toMatchObject({ orderId: "p:2", state: "failed" });
+    }
+    const active = core();
+    active.observe(QEMU, answer("none"), 0);
+    const out = active.reply(reply({ order: { id: "p:2", action: "reprotect", epoch: 2, peerFenced: false, target, checkpointDelayMs: 2000 } }), 0, 1, 10);
+    expect(out).toContainEqual({ kind: "reprotect", orderId: "p:2", target, checkpointDelayMs: 2000 });
+  });
+
+  it("a fence wanted during a resync aborts it first: one owner of the VM", () => {
+    const c = core();
+    c.observe(QEMU, answer("none"), 0);
+    c.reply(reply({ order: { id: "p:2", action: "reprotect", epoch: 2, peerFenced: false, target } }), 0, 1, 10);
+    const out = c.reply(reply({ order: { id: "p:3", action: "fence", epoch: 3, peerFenced: false } }), 20, 2, 30);
+    expect(kinds(out)).toContain("abort");
+    expect(kinds(out)).not.toContain("fence");
+    expect(kinds(c.runbookDone("p:2", { ok: false, step: "drive-mirror", error: "aborted" }, 40))).toContain("fence");
+  });
+});

@@ -516,3 +516,70 @@ describe("the solo lease", () => {
     expect(out.issued.map((o) => [o.action, o.node])).toEqual([["fence", "p"]]);
   });
 });
+
+describe("re-protection", () => {
+  const incoming = { host: "10.0.0.1", nbdPort: 8889, migratePort: 8888 };
+  const rebuilt = { mode: "none" as const, vm: { running: false, status: "inmigrate" }, qemu: { pid: 303, startedAt: 9 }, incoming, peer: { replicating: false } };
+  const ack = (h: Harness, node: string, action: string, state: "ok" | "failed", extra: object = {}) => {
+    const o = h.s.durable.orders.find((x) => x.action === action && x.node === node)!;
+    expect(o).toBeDefined();
+    return h.beat(node, { ...extra, ack: { orderId: o.id, state, ...(state === "failed" ? { step: "drive-mirror", error: "boom" } : {}) } });
+  };
+
+  it("rebuilds the replaced node when it runs an -incoming QEMU: export its disk, then the survivor resyncs it, then protected again", () => {
+    const h = soloPair();
+    h.beat("p", { mode: "none" });
+    const prep = h.beat("s", rebuilt);
+    expect(prep.issued.map((o) => [o.action, o.node])).toEqual([["prepare_secondary", "s"]]);
+    expect(prep.reply?.order).toMatchObject({ action: "prepare_secondary" });
+    expect(pairStatus(h.s, h.now).state).toBe("reprotecting");
+    const step2 = ack(h, "s", "prepare_secondary", "ok", rebuilt);
+    expect(step2.issued.map((o) => [o.action, o.node])).toEqual([["reprotect", "p"]]);
+    // Only the active node is a mirror source, and it is told where and how often to checkpoint.
+    const view = h.beat("p", { mode: "none" }).reply!.order!;
+    expect(view).toMatchObject({ action: "reprotect", target: incoming });
+    // The guest pauses for the last copy: the pair reads reprotecting, never down.
+    h.beat("p", { mode: "none", vm: { running: false, status: "paused" } });
+    expect(pairStatus(h.s, h.now).state).toBe("reprotecting");
+    ack(h, "p", "reprotect", "ok", { mode: "primary" });
+    h.run(2000, { p: {}, s: {} });
+    expect(h.s.durable.lastState).toBe("protected");
+    expect(h.s.durable.replaced).toBeNull();
+  });
+
+  it("a failed resync is reported and not retried for the same incoming QEMU; a new one, or an operator, retries", () => {
+    const h = soloPair();
+    h.beat("p", { mode: "none" });
+    h.beat("s", rebuilt);
+    ack(h, "s", "prepare_secondary", "ok", rebuilt);
+    const failed = ack(h, "p", "reprotect", "failed", { mode: "none" });
+    expect(failed.events.map((e) => e.type)).toContain("reprotect_failed");
+    expect(h.beat("s", rebuilt).issued).toEqual([]);
+    expect(h.beat("p", { mode: "none" }).issued).toEqual([]);
+    expect(h.s.durable.lastState).toBe("fenced_node_present");
+    // An operator retries it.
+    const asked = h.apply({ type: "reprotect", actor: "ops" });
+    expect(asked.issued.map((o) => o.action)).toEqual(["prepare_secondary"]);
+    ack(h, "s", "prepare_secondary", "ok", rebuilt);
+    ack(h, "p", "reprotect", "failed", { mode: "none" });
+    // A new -incoming QEMU is tried by itself.
+    expect(h.beat("s", { ...rebuilt, qemu: { pid: 404, startedAt: 11 } }).issued.map((o) => o.action)).toEqual(["prepare_secondary"]);
+  });
+
+  it("waits for an operator when autoReprotect is off, and refuses one with nothing to rebuild", () => {
+    const h = soloPair({ autoReprotect: false });
+    h.beat("p", { mode: "none" });
+    expect(h.apply({ type: "reprotect", actor: "ops" }).rejection?.code).toBe("no_incoming_secondary");
+    expect(h.beat("s", rebuilt).issued).toEqual([]);
+    expect(h.apply({ type: "reprotect", actor: "ops" }).issued.map((o) => [o.action, o.node])).toEqual([["prepare_secondary", "s"]]);
+    const fresh = new Harness();
+    fresh.protect();
+    expect(fresh.apply({ type: "reprotect", actor: "ops" }).rejection?.code).toBe("nothing_to_reprotect");
+  });
+
+  it("never resyncs onto the active node nor from a survivor that does not serve", () => {
+    const h = soloPair();
+    h.beat("p", { mode: "none", vm: { running: false, status: "paused" } });
+    expect(h.beat("s", rebuilt).issued).toEqual([]);
+  });
+});

@@ -9,7 +9,7 @@
  * Instants are on the agent's monotonic clock and are passed in.
  */
 import { type Timings, fenceBound } from "../timing.js";
-import { type Ack, type BeatReport, type ColoMode, type OrderAction, type QemuInstance, sameInstance } from "../types.js";
+import { type Ack, type BeatReport, type ColoEndpoint, type ColoMode, type OrderAction, type QemuInstance, sameInstance } from "../types.js";
 import { type ReplicationEvent, type ReplicationTracker, lastCheckpointBound, replicationView, track, unwatchedTracker } from "./replication-view.js";
 import {
   type Cover,
@@ -51,7 +51,16 @@ export type QmpEventName = "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD"
 export interface ReplyIn {
   lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
-  order: { id: string; action: OrderAction; epoch: number; peerFenced: boolean; stallWaitMs?: number } | null;
+  order: {
+    id: string;
+    action: OrderAction;
+    epoch: number;
+    peerFenced: boolean;
+    stallWaitMs?: number;
+    /** reprotect: the new secondary's endpoint, and the pair's checkpoint delay. */
+    target?: ColoEndpoint;
+    checkpointDelayMs?: number;
+  } | null;
 }
 
 export type FenceOutcome = { confirmed: true; how: string } | { confirmed: false; error: string } | { aborted: true };
@@ -69,6 +78,10 @@ export type Effect =
   | { kind: "failover"; orderId: string; role: ColoMode; peerFenced: boolean; stallWaitMs: number }
   /** `cont` the VM this agent's own fence stopped, and check it runs; report with runbookDone. */
   | { kind: "resume"; orderId: string }
+  /** Export this -incoming QEMU's disk for a resync; report with runbookDone. */
+  | { kind: "prepare_secondary"; orderId: string }
+  /** Resync the new secondary at `target` from this node and start COLO; report with runbookDone. */
+  | { kind: "reprotect"; orderId: string; target: ColoEndpoint; checkpointDelayMs: number }
   /** Abort the fence or runbook under way; it reports back (aborted) when it has let go. */
   | { kind: "abort" }
   | { kind: "kill"; instance: QemuInstance }
@@ -85,7 +98,9 @@ export type Effect =
 type Wish =
   | { kind: "fence"; orderId: string | null; reason: string }
   | { kind: "failover"; orderId: string; peerFenced: boolean; stallWaitMs: number }
-  | { kind: "resume"; orderId: string };
+  | { kind: "resume"; orderId: string }
+  | { kind: "prepare_secondary"; orderId: string }
+  | { kind: "reprotect"; orderId: string; target: ColoEndpoint | null; checkpointDelayMs: number };
 
 type Owner =
   | { kind: "fence"; instance: QemuInstance | null; unknown: boolean; startedAt: number; orderId: string | null }
@@ -375,13 +390,7 @@ export class AgentCore {
     const resumed = !!k && o.epoch === k.epoch;
     if (!resumed) this.#keep({ order: { id: o.id, epoch: o.epoch, action: o.action, finished: null } });
     this.#log("info", "order", { orderId: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced, resumed });
-    const wish: Wish =
-      o.action === "fence"
-        ? { kind: "fence", orderId: o.id, reason: `order ${o.id}` }
-        : o.action === "resume"
-          ? { kind: "resume", orderId: o.id }
-          : { kind: "failover", orderId: o.id, peerFenced: o.peerFenced, stallWaitMs: o.stallWaitMs ?? 0 };
-    this.#want(wish, now);
+    this.#want(wishFor(o), now);
   }
 
   #want(w: Wish, now: number) {
@@ -428,6 +437,7 @@ export class AgentCore {
       this.#out.push({ kind: "resume", orderId: w.orderId });
       return;
     }
+    if (w.kind === "prepare_secondary" || w.kind === "reprotect") return this.#beginResync(w);
     this.#owner = { kind: "runbook", orderId: w.orderId };
     // A failover order to a fenced node is how it is resumed.
     if (this.#kept.fenced) this.#keep({ fenced: null });
@@ -435,6 +445,27 @@ export class AgentCore {
     this.#fenceFailed = false;
     this.#out.push({ kind: "beat" });
     this.#out.push({ kind: "failover", orderId: w.orderId, role: this.#known?.colo.mode ?? "none", peerFenced: w.peerFenced, stallWaitMs: w.stallWaitMs });
+  }
+
+  /**
+   * Re-protection's two steps, each refused on the wrong node: only an -incoming QEMU exports its
+   * disk to be overwritten, and only a node serving standalone is ever a mirror source.
+   */
+  #beginResync(w: Extract<Wish, { kind: "prepare_secondary" | "reprotect" }>) {
+    const status = this.#known?.vm.status ?? null;
+    const mode = this.#known?.colo.mode ?? null;
+    const refuse = (error: string) => this.#finish({ orderId: w.orderId, state: "failed", step: w.kind, error });
+    if (!this.instance || this.#known === null) return refuse("no QEMU answering QMP");
+    if (w.kind === "prepare_secondary") {
+      if (status !== "inmigrate") return refuse(`QEMU is ${status}, not an -incoming secondary: its disk is not overwritten`);
+    } else {
+      if (w.target === null) return refuse("the order names no new secondary");
+      if (status === "inmigrate" || mode === "secondary") return refuse("this node is not serving standalone: it is never a mirror source");
+      if (this.#kept.fenced && sameInstance(this.instance, this.#kept.fenced)) return refuse("this node's VM is fenced");
+    }
+    this.#owner = { kind: "runbook", orderId: w.orderId };
+    this.#out.push({ kind: "beat" });
+    this.#out.push(w.kind === "prepare_secondary" ? { kind: "prepare_secondary", orderId: w.orderId } : { kind: "reprotect", orderId: w.orderId, target: w.target!, checkpointDelayMs: w.checkpointDelayMs });
   }
 
   fenceDone(out: FenceOutcome, now: number): Effect[] {
@@ -555,6 +586,22 @@ export class AgentCore {
 
   #log(level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) {
     this.#out.push({ kind: "log", level, msg, ...(fields ? { fields } : {}) });
+  }
+}
+
+function wishFor(o: NonNullable<ReplyIn["order"]>): Wish {
+  switch (o.action) {
+    case "fence":
+      return { kind: "fence", orderId: o.id, reason: `order ${o.id}` };
+    case "resume":
+      return { kind: "resume", orderId: o.id };
+    case "prepare_secondary":
+      return { kind: "prepare_secondary", orderId: o.id };
+    case "reprotect":
+      // QEMU's default x-checkpoint-delay when the arbiter has none: slow, never wrong.
+      return { kind: "reprotect", orderId: o.id, target: o.target ?? null, checkpointDelayMs: o.checkpointDelayMs ?? 20_000 };
+    case "failover":
+      return { kind: "failover", orderId: o.id, peerFenced: o.peerFenced, stallWaitMs: o.stallWaitMs ?? 0 };
   }
 }
 

@@ -6,6 +6,7 @@ import { type PairConfig, type Timings, checkTimings, effectiveStall } from "../
 import {
   type Ack,
   type BeatReport,
+  type ColoEndpoint,
   type NodeId,
   type Order,
   type OrderAction,
@@ -51,7 +52,8 @@ export type ArbiterEvent =
   | { type: "failover"; target: NodeId; reason: string; actor: string }
   | { type: "maintenance"; enabled: boolean; reason: string | null; actor: string }
   | { type: "resolve"; servingNode: NodeId | null; reason: string; actor: string }
-  | { type: "configure"; config: PairConfig; actor: string };
+  | { type: "configure"; config: PairConfig; actor: string }
+  | { type: "reprotect"; actor: string };
 
 export interface OrderView {
   id: string;
@@ -61,6 +63,9 @@ export interface OrderView {
   peerFenced: boolean;
   /** A failover's stall wait after the yank, by the arbiter's (possibly safer) timings. */
   stallWaitMs?: number;
+  /** A reprotect's new secondary, and the pair's checkpoint delay. */
+  target?: ColoEndpoint;
+  checkpointDelayMs?: number;
 }
 
 export interface BeatReply {
@@ -82,6 +87,9 @@ export const REJECTION_CODES = [
   "unguarded_silent_node",
   "not_needed",
   "timing_rule",
+  "maintenance",
+  "nothing_to_reprotect",
+  "no_incoming_secondary",
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
@@ -120,6 +128,9 @@ export function decide(state: ArbiterState, event: ArbiterEvent, now: number): O
       break;
     case "configure":
       step.configure(event.config, event.actor);
+      break;
+    case "reprotect":
+      step.operatorReprotect(event.actor);
       break;
   }
   if (event.type !== "beat" && event.type !== "tick" && !step.rejected) step.evaluate();
@@ -279,7 +290,7 @@ class Step {
       role: roleOf(d, node),
       lease: { granted, ms: granted ? ms : 0, ...(solo ? { solo: true } : {}) },
       config: { ...t, version: d.config.version },
-      order: o ? { id: o.id, action: o.action, epoch: o.epoch, peerFenced: o.peerFenced === true, ...(o.stallWaitMs !== undefined ? { stallWaitMs: o.stallWaitMs } : {}) } : null,
+      order: o ? orderView(o) : null,
     };
   }
 
@@ -374,6 +385,8 @@ class Step {
     } else if (o.action === "resume") {
       if (ack.state === "ok") this.log("node_resumed", `${node} serves again after fencing itself (${o.id})`, { actor, node, data });
       else this.needOperator(`resume ${o.id} on ${node} refused: ${ack.error ?? "no error text"}`);
+    } else if (o.action === "prepare_secondary" || o.action === "reprotect") {
+      this.resyncStepDone(o, ack);
     } else if (ack.state === "ok") {
       // The fence binds to the instance the order was for, not to whatever the acknowledging beat shows.
       const instance = o.instance ?? r.qemu;
@@ -404,6 +417,7 @@ class Step {
     if (!d.everProtected) return;
     this.fenceReplacedIfServing();
     if (this.resumeSelfFenced()) return;
+    if (this.reprotectReplaced()) return;
     if (!inProtectedConfiguration(this.s)) return;
     if (this.keepPrimary()) return; // rule 2
     this.takeOver(); // rules 3 and 4
@@ -431,10 +445,11 @@ class Step {
       }
       if (!isSilent(this.s, o.node, this.now)) continue;
       this.dropOrder(o);
-      if (o.action === "resume") {
-        // A resume changes no decision: the node stays active, its VM stopped, until it is back.
+      if (o.action !== "failover") {
+        // A resume or a resync step changes no decision: the node that vanished is as it was.
         o.state = o.delivered ? "unknown" : "withdrawn";
-        this.log("order_withdrawn", `${o.node} vanished before reporting resume ${o.id}`, { node: o.node, data: { orderId: o.id } });
+        if (o.action !== "resume" && this.d.resync) this.d.resync = { ...this.d.resync, instance: null, prepared: false };
+        this.log("order_withdrawn", `${o.node} vanished before reporting ${o.action} ${o.id}`, { node: o.node, data: { orderId: o.id } });
         continue;
       }
       if (o.delivered) {
@@ -495,6 +510,54 @@ class Step {
     this.decision("resume", `${a} fenced itself for lack of cover and no other node serves: ${a} resumes its VM`);
     this.issue(a, "resume", `${a} stopped its own VM (pid ${r.qemu.pid}) for lack of cover`);
     return true;
+  }
+
+  /**
+   * Re-protection: the active node serves standalone and the replaced node runs an -incoming QEMU
+   * (it cannot serve). One order at a time: the replaced node exports its disk, then the active
+   * node resyncs it and starts COLO; protection follows when both report COLO (noteProtection).
+   * Only the active node is ever a mirror source. A failed resync is not retried by itself for the
+   * same incoming instance; an operator's reprotect retries it.
+   */
+  reprotectReplaced(): boolean {
+    const d = this.d;
+    const a = d.active;
+    const n = d.replaced;
+    if (!a || !n || n !== otherNode(d, a) || d.orders.length > 0) return false;
+    const ar = isFresh(this.s, a, this.now) ? seen(this.s, a)?.report : undefined;
+    const nr = isFresh(this.s, n, this.now) ? seen(this.s, n)?.report : undefined;
+    if (!ar || !reportsServing(ar) || ar.colo?.mode !== "none" || isFencedInstance(this.s, a)) return false;
+    if (!nr?.incoming || !nr.qemu || nr.vm?.status !== "inmigrate") return false;
+    const r = d.resync ?? { instance: null, prepared: false, failed: null, asked: false };
+    if (!d.config.requested.autoReprotect && !r.asked) return false;
+    if (sameInstance(r.failed, nr.qemu) && !r.asked) return false;
+    if (!sameInstance(r.instance, nr.qemu)) {
+      d.resync = { ...r, instance: nr.qemu, prepared: false };
+      this.decision("reprotect", `${n} runs an -incoming QEMU (pid ${nr.qemu.pid}): rebuilding it as ${a}'s new secondary`);
+      this.issue(n, "prepare_secondary", `export ${n}'s disk for the resync from ${a}`);
+      return true;
+    }
+    if (!r.prepared) return false;
+    const o = this.issue(a, "reprotect", `resync ${n} from ${a} and start COLO`);
+    o.target = nr.incoming;
+    o.checkpointDelayMs = d.config.checkpointDelayMs ?? undefined;
+    return true;
+  }
+
+  resyncStepDone(o: Order, ack: Ack) {
+    const d = this.d;
+    const r = d.resync;
+    if (!r) return;
+    if (ack.state === "ok") {
+      if (o.action === "prepare_secondary") d.resync = { ...r, prepared: true };
+      else d.resync = { ...r, asked: false };
+      return;
+    }
+    d.resync = { instance: null, prepared: false, failed: r.instance, asked: false };
+    this.log("reprotect_failed", `${o.action} ${o.id} on ${o.node} failed at ${ack.step ?? "?"}: ${ack.error ?? ""}; ${o.node === d.active ? "its VM runs standalone" : "the pair stays unprotected"}`, {
+      node: o.node,
+      data: { orderId: o.id, step: ack.step, error: ack.error },
+    });
   }
 
   /** Rule 2: a fresh, healthy primary goes on standalone when replication is broken; the secondary is fenced. */
@@ -652,6 +715,21 @@ class Step {
 
   // ---- operator actions --------------------------------------------------
 
+  /** Re-protection now (autoReprotect off, or after a failed one): the replaced node must run an -incoming QEMU. */
+  operatorReprotect(actor: string) {
+    const d = this.d;
+    if (d.needsOperator) return this.reject("needs_operator", `resolve first: ${d.needsOperator.reason}`);
+    if (d.maintenance) return this.reject("maintenance", "the pair is in maintenance: leave it first");
+    if (!d.replaced || !d.active) return this.reject("nothing_to_reprotect", "no node is replaced: the pair has both its nodes");
+    if (d.orders.length > 0 || d.plan) return this.reject("order_unresolved", "an order is under way (rule 1: one decision at a time)");
+    const nr = isFresh(this.s, d.replaced, this.now) ? seen(this.s, d.replaced)?.report : undefined;
+    if (nr?.vm?.status !== "inmigrate" || !nr.incoming) {
+      return this.reject("no_incoming_secondary", `${d.replaced} does not report an -incoming QEMU with its COLO endpoint: start it (docs/agent.md, "Re-protection")`);
+    }
+    d.resync = { instance: null, prepared: false, failed: null, ...d.resync, asked: true };
+    this.log("decision", `${actor} asked to re-protect ${d.replaced}`, { actor, data: { rule: "reprotect" } });
+  }
+
   operatorFailover(target: NodeId, reason: string, actor: string) {
     const d = this.d;
     if (!d.nodeIds.includes(target)) return this.reject("unknown_node", `node ${target} is not in pair ${d.pairId}`);
@@ -722,4 +800,16 @@ class Step {
       this.log("protection_lost", `protection lost: ${next}`, { data: { incident: d.incident.id, state: next } });
     }
   }
+}
+
+function orderView(o: Order): OrderView {
+  return {
+    id: o.id,
+    action: o.action,
+    epoch: o.epoch,
+    peerFenced: o.peerFenced === true,
+    ...(o.stallWaitMs !== undefined ? { stallWaitMs: o.stallWaitMs } : {}),
+    ...(o.target !== undefined ? { target: o.target } : {}),
+    ...(o.checkpointDelayMs !== undefined ? { checkpointDelayMs: o.checkpointDelayMs } : {}),
+  };
 }

@@ -29,6 +29,7 @@ export const EVENT_TYPES = [
   "node_fenced_itself",
   "fence_unconfirmed",
   "node_resumed",
+  "reprotect_failed",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -75,6 +75,12 @@ export interface DurableState {
    * cleared when the node says it gave it up, so the restart rule can count on it.
    */
   soloLease?: { node: NodeId; ms: number } | null;
+  /**
+   * Re-protection of the replaced node: the -incoming QEMU instance being rebuilt and whether its
+   * disk is exported yet; `failed` holds an instance whose resync failed (not retried by itself);
+   * `asked`: an operator's reprotect, which also retries a failed one.
+   */
+  resync?: { instance: QemuInstance | null; prepared: boolean; failed: QemuInstance | null; asked: boolean };
 }
 
 /** What an arbiter instance knows only in memory; the restart rule makes losing it safe. */

@@ -21,6 +21,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
   "fence_failed",
   "fence_unconfirmed",
   "node_resumed",
+  "reprotect_failed",
   "needs_operator",
   "maintenance_entered",
   "maintenance_left",
@@ -31,7 +32,7 @@ export type Severity = "critical" | "error" | "warning";
 
 export function severityOf(state: PairStateName): Severity {
   if (state === "both_down" || state === "needs_operator" || state === "down") return "critical";
-  if (state === "solo" || state === "fenced_node_present") return "error";
+  if (state === "solo" || state === "fenced_node_present" || state === "reprotecting") return "error";
   return "warning";
 }
 

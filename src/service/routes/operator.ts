@@ -33,6 +33,15 @@ const resolve = createRoute({
   responses: { 200: json(Operated, "the pair"), ...errors, ...bodyErrors, ...pairErrors },
 });
 
+const reprotect = createRoute({
+  method: "post",
+  path: "/v1/pairs/{pairId}/reprotect",
+  summary: "Rebuild the replaced node as the new secondary now (autoReprotect off, or after a failed resync); it must run an -incoming QEMU",
+  middleware: [authenticate("admin")] as const,
+  request: { params: PairParams },
+  responses: { 202: json(Operated, "the orders issued, and the pair"), ...errors, ...pairErrors },
+});
+
 const rotate = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/nodes/{nodeId}/token",
@@ -59,6 +68,10 @@ export function operatorRoutes(app: OpenAPIHono<AppEnv>) {
     const b = c.req.valid("json");
     const event = { type: "resolve", servingNode: b.servingNode, reason: b.reason, actor: "admin" } as const;
     return reply(c, await pairStub(c, c.req.valid("param").pairId).operate(event)) as never;
+  });
+
+  app.openapi(reprotect, async (c) => {
+    return reply(c, await pairStub(c, c.req.valid("param").pairId).operate({ type: "reprotect", actor: "admin" }), 202) as never;
   });
 
   app.openapi(rotate, async (c) => {
