@@ -5,7 +5,7 @@
  * checkpoints, block replication, the proxy objects and failover run, only no guest code.
  * Each QEMU gets two QMP monitors: one for this harness, one for the agent.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,23 +76,34 @@ export function coloDir(): string {
   return mkdtempSync(join(tmpdir(), "colo-pair-"));
 }
 
-export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): Promise<ColoPair> {
+type SidePorts = { mirror: number; compare1: number; compare0: number; compareOut: number; nbd: number; migrate: number };
+export type ColoPorts = Record<SideName, SidePorts>;
+
+/** Each side's ports, known before QEMU starts: its agent's settings name them. */
+export async function allocateColoPorts(): Promise<ColoPorts> {
+  const side = async (): Promise<SidePorts> => {
+    const [mirror, compare1, compare0, compareOut, nbd, migrate] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    return { mirror: mirror!, compare1: compare1!, compare0: compare0!, compareOut: compareOut!, nbd: nbd!, migrate: migrate! };
+  };
+  return { primary: await side(), secondary: await side() };
+}
+
+/** A side's COLO settings, as its agent's settings file gives them. */
+export function coloSettings(ports: ColoPorts, side: SideName): ColoSettings {
+  const p = ports[side];
+  return { ...DEFAULT_COLO, host: "127.0.0.1", nbdPort: p.nbd, migratePort: p.migrate, mirrorPort: p.mirror, compare1Port: p.compare1, compare0Port: p.compare0, compareOutPort: p.compareOut };
+}
+
+export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), given?: ColoPorts): Promise<ColoPair> {
   const img = (n: string) => join(dir, n);
   const create = (...names: string[]) => {
     for (const n of names) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
   };
   create("primary.qcow2", "secondary-active.qcow2", "secondary-hidden.qcow2");
   execFileSync("cp", [img("primary.qcow2"), img("secondary-parent.qcow2")]);
-  const portsOf = async () => {
-    const [mirror, compare1, compare0, compareOut, nbd, migrate] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-    return { mirror: mirror!, compare1: compare1!, compare0: compare0!, compareOut: compareOut!, nbd: nbd!, migrate: migrate! };
-  };
-  const ports = { primary: await portsOf(), secondary: await portsOf() };
+  const ports = given ?? (await allocateColoPorts());
   const other = (side: SideName): SideName => (side === "primary" ? "secondary" : "primary");
-  const colo = (side: SideName): ColoSettings => {
-    const p = ports[side];
-    return { ...DEFAULT_COLO, host: "127.0.0.1", nbdPort: p.nbd, migratePort: p.migrate, mirrorPort: p.mirror, compare1Port: p.compare1, compare0Port: p.compare0, compareOutPort: p.compareOut };
-  };
+  const colo = (side: SideName) => coloSettings(ports, side);
   const pp = ports.primary;
   const p = launch(dir, "primary", [
     "-netdev", "user,id=hn0,restrict=on",
@@ -189,4 +200,23 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir()): 
     kill();
     throw e;
   }
+}
+
+/** Reads 64 KiB at 1 MiB of a node's disk through an NBD export, checked against a byte pattern (qemu-io's output). */
+export async function readPattern(qmp: QmpClient, pattern: string): Promise<string> {
+  const port = await freePort();
+  await qmp.execute("nbd-server-start", { addr: { type: "inet", data: { host: "127.0.0.1", port: String(port) } } });
+  try {
+    await qmp.execute("nbd-server-add", { device: "colo-disk0", name: "check" });
+    const r = spawnSync("qemu-io", ["-r", "-f", "raw", "-c", `read -P ${pattern} 1M 64k`, `nbd://127.0.0.1:${port}/check`], { encoding: "utf8" });
+    return `${r.stdout}${r.stderr}`;
+  } finally {
+    await qmp.execute("nbd-server-stop");
+  }
+}
+
+/** Writes a byte pattern at 1 MiB of the node's disk (HMP's qemu-io says nothing on success). */
+export async function writePattern(qmp: QmpClient, pattern: string): Promise<void> {
+  const out = await qmp.execute<string>("human-monitor-command", { "command-line": `qemu-io colo-disk0 "write -P ${pattern} 1M 64k"` });
+  if (out !== "") throw new Error(`qemu-io: ${out}`);
 }

@@ -17,7 +17,8 @@ import { qemuAvailable } from "../agent/real-qemu.js";
 import { useDevServer } from "../e2e/dev.js";
 import { freePort } from "../../src/demo/dev-server.js";
 import { pollUntil } from "../../src/demo/poll.js";
-import { type ColoPair, coloDir, coloPaths, startColoPair } from "./colo-pair.js";
+import type { ColoSettings } from "../../src/agent/reprotect.js";
+import { type ColoPair, allocateColoPorts, coloDir, coloPaths, coloSettings, readPattern, startColoPair, writePattern } from "./colo-pair.js";
 
 const have = qemuAvailable();
 const CHECKPOINT_MS = 1000;
@@ -52,14 +53,17 @@ interface AgentProc {
 }
 
 /** The shipped agent (the built dist binary), beside one side of the pair. */
-function startAgent(dir: string, pairId: string, node: "a" | "b", token: string, arbiterUrl = dev.url): AgentProc {
+function startAgent(dir: string, pairId: string, node: "a" | "b", token: string, arbiterUrl = dev.url, colo?: ColoSettings): AgentProc {
   const paths = coloPaths(dir);
   const side = node === "a" ? paths.primary : paths.secondary;
   const tokenFile = join(dir, `${node}.token`);
   writeFileSync(tokenFile, token);
+  // Re-protection's endpoint and names come from the settings file, as an operator writes it.
+  const settings = join(dir, `${node}.json`);
+  writeFileSync(settings, JSON.stringify(colo ? { colo } : {}));
   const child = spawn(
     process.execPath,
-    ["dist/agent/cli.js", "--arbiter", arbiterUrl, "--pair", pairId, "--node", node, "--token-file", tokenFile,
+    ["dist/agent/cli.js", "--config", settings, "--arbiter", arbiterUrl, "--pair", pairId, "--node", node, "--token-file", tokenFile,
       "--qmp", `unix:${side.agentQmp}`, "--pidfile", side.pidfile, "--state-dir", join(dir, `state-${node}`)],
     { stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
@@ -88,15 +92,16 @@ async function protectedPair(name: string, timings: Partial<typeof TIMINGS> & { 
     ...timings,
   });
   const dir = coloDir();
+  const ports = await allocateColoPorts();
   const agents = {
-    a: startAgent(dir, pairId, "a", created.agentTokens.a!, arbiterFor.a),
-    b: startAgent(dir, pairId, "b", created.agentTokens.b!, arbiterFor.b),
+    a: startAgent(dir, pairId, "a", created.agentTokens.a!, arbiterFor.a, coloSettings(ports, "primary")),
+    b: startAgent(dir, pairId, "b", created.agentTokens.b!, arbiterFor.b, coloSettings(ports, "secondary")),
   };
   await pollUntil("both agents leased", async () => {
     const s = await api<{ nodes: { lease: unknown }[] }>("GET", `/v1/pairs/${pairId}`);
     return s.nodes.every((n) => n.lease !== null);
   });
-  const pair = await startColoPair(CHECKPOINT_MS, dir);
+  const pair = await startColoPair(CHECKPOINT_MS, dir, ports);
   pairs.push(pair);
   await pollUntil("the pair protected", async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state === "protected");
   return { pair, pairId, agents, dir, tokens: created.agentTokens };
@@ -400,4 +405,33 @@ describe.skipIf(!have)("a real COLO pair", () => {
     expect(await ordersIn(pairId)).toContain("resume:a");
     expect((await api<{ needsOperator: unknown }>("GET", `/v1/pairs/${pairId}`)).needsOperator).toBeNull();
   }, 240_000);
+
+  it("(o) after a failover the lost side is rebuilt without an operator, the data written then survives the next failover, and the pair ends protected again", async () => {
+    const { pair, pairId } = await protectedPair("reprotect", {});
+    const state = async () => (await api<{ state: string }>("GET", `/v1/pairs/${pairId}`)).state;
+    const debug = async () => `${JSON.stringify(await api("GET", `/v1/pairs/${pairId}`))}\n${(await ordersIn(pairId)).join(" ")}`;
+    // The primary's QEMU dies; its agent stays, as it would beside a unit that restarts QEMU.
+    process.kill(pair.primary.child.pid!, "SIGKILL");
+    await pollUntil("b serves", async () => (await colo(pair.secondary.qmp)).mode === "none" || null, 60_000);
+    // The operator's part: an -incoming QEMU on a's host. Nothing else.
+    await pair.startIncoming("primary");
+    await pollUntil("protected again", async () => (await state()) === "protected" || null, 120_000).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${await debug()}`);
+    });
+    expect(await colo(pair.primary.qmp)).toMatchObject({ mode: "secondary" });
+    expect(await colo(pair.secondary.qmp)).toMatchObject({ mode: "primary" });
+    expect(await ordersIn(pairId)).toEqual(expect.arrayContaining(["failover:b", "prepare_secondary:a", "reprotect:b"]));
+
+    await writePattern(pair.secondary.qmp, "0x5a");
+    await new Promise((r) => setTimeout(r, 2 * CHECKPOINT_MS));
+    process.kill(pair.secondary.child.pid!, "SIGKILL");
+    await pollUntil("a serves", async () => (await colo(pair.primary.qmp)).mode === "none" || null, 60_000);
+    expect(await readPattern(pair.primary.qmp, "0x5a")).toMatch(/read 65536\/65536 bytes/);
+
+    await pair.startIncoming("secondary");
+    await pollUntil("protected once more", async () => (await state()) === "protected" || null, 120_000).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${await debug()}`);
+    });
+    expect(await running(pair.primary.qmp)).toBe(true);
+  }, 360_000);
 });
