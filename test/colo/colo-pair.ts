@@ -19,6 +19,8 @@ export interface ColoSide {
   agentQmp: string;
   pidfile: string;
   child: ChildProcess;
+  /** QEMU's stderr so far. */
+  log(): string;
 }
 
 export type SideName = "primary" | "secondary";
@@ -167,8 +169,8 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
     }
     const pair: ColoPair = {
       dir,
-      primary: { qmp: pq, agentQmp: p.agentQmp, pidfile: p.pidfile, child: p.child },
-      secondary: { qmp: sq, agentQmp: s.agentQmp, pidfile: s.pidfile, child: s.child },
+      primary: { qmp: pq, agentQmp: p.agentQmp, pidfile: p.pidfile, child: p.child, log: p.log },
+      secondary: { qmp: sq, agentQmp: s.agentQmp, pidfile: s.pidfile, child: s.child, log: s.log },
       colo,
       async startIncoming(side) {
         create(`${side}-parent.qcow2`, `${side}-active.qcow2`, `${side}-hidden.qcow2`);
@@ -183,7 +185,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
         const qmp = new QmpClient({ kind: "unix", path: again.harnessQmp }, { timeoutMs: 10_000 });
         clients.push(qmp);
         await qmp.connect();
-        pair[side] = { qmp, agentQmp: again.agentQmp, pidfile: again.pidfile, child: again.child };
+        pair[side] = { qmp, agentQmp: again.agentQmp, pidfile: again.pidfile, child: again.child, log: again.log };
         return pair[side];
       },
       async startIncomingSecondary() {

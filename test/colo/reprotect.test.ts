@@ -44,7 +44,7 @@ async function rebuild(pair: ColoPair, survivor: SideName, lost: SideName, progr
   expect(await runPrepareSecondary(ctx(incoming.qmp, pair.colo(lost)))).toEqual({ ok: true });
   const c = pair.colo(lost);
   const out = await runReprotect({ host: c.host, nbdPort: c.nbdPort, migratePort: c.migratePort }, CHECKPOINT_MS, ctx(pair[survivor].qmp, pair.colo(survivor), progress));
-  expect(out).toEqual({ ok: true });
+  expect(out, `${survivor}: ${pair[survivor].log()}\n${lost}: ${pair[lost].log()}`).toEqual({ ok: true });
   expect(await mode(pair[survivor].qmp)).toBe("primary");
   // The secondary enters COLO once it has loaded the state the primary sent.
   await pollUntil("the new secondary in COLO", async () => (await mode(pair[lost].qmp)) === "secondary" || null, 30_000);

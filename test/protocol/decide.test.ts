@@ -577,6 +577,20 @@ describe("re-protection", () => {
     expect(fresh.apply({ type: "reprotect", actor: "ops" }).rejection?.code).toBe("nothing_to_reprotect");
   });
 
+  it("a new secondary lost after the resync started COLO, before protection was seen, sends the active node standalone", () => {
+    const h = soloPair();
+    h.beat("p", { mode: "none" });
+    h.beat("s", rebuilt);
+    ack(h, "s", "prepare_secondary", "ok", rebuilt);
+    // The first checkpoint has not come yet: a broken view right after COLO started is no reason.
+    expect(ack(h, "p", "reprotect", "ok", { mode: "primary", replicating: false }).issued).toEqual([]);
+    h.now += 500;
+    expect(h.beat("s", { ...rebuilt, mode: "secondary", vm: { running: true, status: "running" }, incoming: undefined }).issued).toEqual([]);
+    // Then the new secondary dies: the active node goes on standalone, as rule 2 would.
+    const outs = h.run(8000, { p: { mode: "primary", replicating: false }, s: null }, 500);
+    expect(ordersOf(outs).map((o) => [o.action, o.node])).toContainEqual(["failover", "p"]);
+  });
+
   it("never resyncs onto the active node nor from a survivor that does not serve", () => {
     const h = soloPair();
     h.beat("p", { mode: "none", vm: { running: false, status: "paused" } });

@@ -126,6 +126,12 @@ export class AgentModel extends Proc {
         case "resume":
           this.#resume(e.orderId);
           break;
+        case "prepare_secondary":
+          this.#prepare(e.orderId);
+          break;
+        case "reprotect":
+          this.#reprotect(e.orderId);
+          break;
         case "abort":
           this.world.reach("a fence and a runbook overlapped (one aborted)");
           if (this.#proc) this.#proc.aborted = true;
@@ -197,6 +203,7 @@ export class AgentModel extends Proc {
     const sentAt = this.host.mono();
     const { seq, report } = this.core.beat(sentAt);
     if (this.host.guarded) report.watchdog = { armed: true, timeoutMs: this.core.timings.watchdogMs };
+    if (this.#attached?.status === "inmigrate") report.incoming = { host: this.id, nbdPort: 10809, migratePort: 8888 };
     const gen = this.gen;
     const id = this.id;
     this.world.send(`${id}->arb`, () =>
@@ -350,6 +357,52 @@ export class AgentModel extends Proc {
     this.#call("cont", () =>
       this.#call("query-status", (s) => done(s?.ok && (s.value as { running: boolean }).running ? { ok: true } : { ok: false, step: "verify", error: "not running" })),
     );
+  }
+
+  #runbookDone(p: { token: number }, orderId: string) {
+    return (out: RunbookOutcome) => {
+      if (!this.#end(p)) return;
+      this.#apply(this.core.runbookDone(orderId, out, this.host.mono()));
+      this.#evaluate();
+    };
+  }
+
+  #prepare(orderId: string) {
+    const done = this.#runbookDone(this.#begin(), orderId);
+    this.#call("nbd-server-start", (r) => done(r?.ok ? { ok: true } : { ok: false, step: "nbd-server-start", error: r ? (r as { error: string }).error : "no answer" }));
+  }
+
+  /**
+   * Re-protection as the shell runs it (src/agent/reprotect.ts), reduced to what matters to the
+   * protocol: the mirror while the guest runs, `stop`, the paused copy, then COLO started by
+   * `migrate`; a failure in the window rolls back and `cont`s, an abort (a fence) leaves it stopped.
+   */
+  #reprotect(orderId: string) {
+    const p = this.#begin();
+    const done = this.#runbookDone(p, orderId);
+    const rng = this.world.rng;
+    const fail = (step: string, error: string, paused: boolean) => {
+      if (!paused || p.aborted) return done({ ok: false, step, error });
+      this.#call("cont", () => done({ ok: false, step, error }));
+    };
+    this.after(rng.between(200, 2000), () => {
+      if (this.#proc !== p) return;
+      if (p.aborted) return done({ ok: false, step: "drive-mirror", error: "aborted: the node is being fenced" });
+      this.#call("stop", (r) => {
+        if (this.#proc !== p) return;
+        if (!r?.ok) return fail("stop", "no answer", false);
+        this.world.reach("re-protection paused the survivor's guest");
+        this.after(rng.between(50, 500), () => {
+          if (this.#proc !== p) return;
+          if (p.aborted) return fail("migrate", "aborted: the node is being fenced", true);
+          this.#call("migrate", (m) => {
+            if (this.#proc !== p) return;
+            if (!m?.ok) return fail("migrate", m ? (m as { error: string }).error : "no answer", true);
+            done({ ok: true });
+          });
+        });
+      });
+    });
   }
 
   /** Success is judged only by the postcondition, never by an error text. */

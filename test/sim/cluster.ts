@@ -254,13 +254,16 @@ export class Cluster {
         return;
       }
       case "rebuild": {
-        // Re-protection: the node serving standalone becomes primary of a new secondary on the other host.
+        // The operator's part of re-protection: an -incoming QEMU on the lost side (its old one
+        // killed). The arbiter orders the rest.
         const s = this.servingStandalone();
         if (s.length !== 1) return;
-        const survivor = s[0]!;
-        if (!this.hosts[other(survivor)].up) return;
-        log(`operator: rebuild ${other(survivor)} as the new secondary of ${survivor}`);
-        this.#startPair(survivor);
+        const lost = other(s[0]!);
+        if (!this.hosts[lost].up) return;
+        const old = this.qemus[lost];
+        if (old?.alive) old.die(0);
+        const q = (this.qemus[lost] = this.#newQemu(lost));
+        log(`operator: an -incoming QEMU on ${lost} (${q.label()}) to be rebuilt as the new secondary`);
         return;
       }
     }

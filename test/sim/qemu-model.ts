@@ -29,7 +29,9 @@ export type QmpCommand =
   | "nbd-server-stop"
   | "x-blockdev-change"
   | "drive_del"
-  | "object-del";
+  | "object-del"
+  | "nbd-server-start"
+  | "migrate";
 
 export type QmpResult = { ok: true; value?: unknown } | { ok: false; error: string };
 
@@ -46,6 +48,8 @@ export class QemuModel extends Proc {
   reason = "none";
   streamOk = false;
   session = 0;
+  /** An -incoming QEMU whose disk is exported for a resync (nbd-server-start/add). */
+  exported = false;
   #ckpt: { id: number; phase: "request" | "transfer"; giveUp: "undecided" | "hang" | "late-exit"; at: number } | null = null;
   #ckptSeq = 0;
   listener: ((e: QmpEvent) => void) | null = null;
@@ -321,6 +325,22 @@ export class QemuModel extends Proc {
         // Setting the checkpoint delay starts a checkpoint at once: a sleeping COLO thread wakes.
         if (this.#exitPending) this.after(this.world.rng.between(1, 5), () => this.#exitNow());
         return { ok: true };
+      case "nbd-server-start":
+        if (this.status !== "inmigrate") return { ok: false, error: "not an -incoming QEMU" };
+        this.exported = true;
+        return { ok: true };
+      case "migrate": {
+        // Re-protection's last step, from the paused survivor: COLO starts with the new secondary,
+        // which must still be the exported -incoming QEMU; COLO restarts this VM itself.
+        const p = this.peer();
+        if (!p || !p.alive || !p.host.up || p.frozen || p.status !== "inmigrate" || !p.exported) return { ok: false, error: "migration failed" };
+        const session = Math.max(this.session, p.session) + 1;
+        p.enterColo("secondary", session);
+        this.enterColo("primary", session);
+        this.emit("RESUME");
+        this.world.reach("re-protection started COLO");
+        return { ok: true };
+      }
       case "query-status":
         return { ok: true, value: { running: this.running, status: this.status } };
       case "query-colo-status":

@@ -35,7 +35,7 @@ export function runRecovers(schedule: Schedule, rules?: AgentRules): SafetyResul
     if (servingAgainAt === null && c.world.now >= back && c.servingStandalone().length === 1) servingAgainAt = c.world.now;
   });
   const serving = c.servingStandalone();
-  const late = servingAgainAt !== null && servingAgainAt - back > bound ? `served again ${(servingAgainAt - back).toFixed(0)} ms after the arbiter was back, over the bound ${bound.toFixed(0)} ms` : null;
+  const late = Number.isFinite(back) && servingAgainAt !== null && servingAgainAt - back > bound ? `served again ${(servingAgainAt - back).toFixed(0)} ms after the arbiter was back, over the bound ${bound.toFixed(0)} ms` : null;
   const violation = c.world.violation ?? (serving.length === 1 ? late : `no VM serves standalone at the end (${serving.join(", ") || "none"})`);
   return { violation, trace: c.world.trace.text(), events: c.world.sched.processed, reached: [...c.world.reached] };
 }

@@ -252,6 +252,42 @@ export const TARGETED: Targeted[] = [
     }),
   ),
   {
+    name: "a lost secondary is rebuilt by the arbiter's orders, then the primary is lost",
+    property: "recovers",
+    aim: "after a failover the operator only starts an -incoming QEMU; prepare_secondary and reprotect make the pair protected again, so the next failure of the survivor is taken over by the rebuilt node",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 10_000, kind: "qemu_crash", node: "b" },
+        { at: 16_000 + (seed % 7) * 300, kind: "rebuild" },
+        { at: 34_000 + (seed % 5) * 200, kind: "qemu_crash", node: "a" },
+      ], { durationMs: 60_000 }),
+  },
+  {
+    name: "the new secondary's host dies during the resync",
+    property: "recovers",
+    aim: "a crash during the mirror or the survivor's paused window: the survivor rolls back and serves on, never two serving",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0 }, [
+        { at: 10_000, kind: "qemu_crash", node: "b" },
+        { at: 16_000, kind: "rebuild" },
+        { at: 16_000 + 200 + (seed % 20) * 150, kind: "host_crash", node: "b", rebootAfter: null },
+      ]),
+  },
+  {
+    name: "the survivor is cut off, or the arbiter restarts, during the resync",
+    property: "safety",
+    aim: "re-protection makes no node serve but the active one; a cut or an arbiter restart mid-resync leaves at most one serving",
+    schedule: (seed) =>
+      base(seed, { failsafe: seed % 2 === 0, soloLeaseMs: seed % 3 === 0 ? DEFAULT_CONFIG.leaseMs : DEFAULT_CONFIG.soloLeaseMs }, [
+        { at: 10_000, kind: "qemu_crash", node: "b" },
+        { at: 16_000, kind: "rebuild" },
+        seed % 2 === 0
+          ? { at: 16_100 + (seed % 15) * 150, kind: "isolate", node: "a", forMs: 3000 + (seed % 4) * 2000 }
+          : { at: 16_100 + (seed % 15) * 150, kind: "arbiter_restart", downMs: 500 + (seed % 6) * 1000 },
+        { at: 30_000, kind: "qemu_crash", node: "a" },
+      ], { durationMs: 50_000 }),
+  },
+  {
     name: "an arbiter outage of any length in a protected failsafe-on pair",
     property: "harmless",
     aim: "with failsafe on the primary serves on its own healthy view while the arbiter is away: no VM stops, and the arbiter comes back to a protected pair",

@@ -18,6 +18,8 @@ export const SITUATIONS = [
   "pidfile lost while its VM served",
   "a fence and a runbook overlapped (one aborted)",
   "pair needed an operator",
+  "re-protection paused the survivor's guest",
+  "re-protection started COLO",
 ] as const;
 export type Situation = (typeof SITUATIONS)[number];
 

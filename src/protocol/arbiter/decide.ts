@@ -418,6 +418,13 @@ class Step {
     this.fenceReplacedIfServing();
     if (this.resumeSelfFenced()) return;
     if (this.reprotectReplaced()) return;
+    // A resync started COLO, and the new secondary was lost before both reported protection: rule 2 for the active node.
+    // Its view counts only once the first checkpoint has had S to come.
+    const r = d.resync;
+    if (r?.started && d.active && d.replaced && d.orders.length === 0) {
+      const settled = this.now >= (r.startedAt ?? this.now) + arbiterTimings(d).replicationStallMs;
+      if (this.keepPrimary(d.active, d.replaced, settled)) return;
+    }
     if (!inProtectedConfiguration(this.s)) return;
     if (this.keepPrimary()) return; // rule 2
     this.takeOver(); // rules 3 and 4
@@ -477,6 +484,7 @@ class Step {
     d.roles = { primary: p.primary, secondary: p.secondary };
     d.active = p.primary;
     d.replaced = null;
+    d.resync = null;
     for (const n of d.nodeIds) d.fenced[n] = null;
     this.decision("protection", first ? `first protected: ${p.primary} primary, ${p.secondary} secondary` : `protected again: ${p.primary} primary, ${p.secondary} secondary`);
     return true;
@@ -528,11 +536,11 @@ class Step {
     const nr = isFresh(this.s, n, this.now) ? seen(this.s, n)?.report : undefined;
     if (!ar || !reportsServing(ar) || ar.colo?.mode !== "none" || isFencedInstance(this.s, a)) return false;
     if (!nr?.incoming || !nr.qemu || nr.vm?.status !== "inmigrate") return false;
-    const r = d.resync ?? { instance: null, prepared: false, failed: null, asked: false };
+    const r = d.resync ?? { instance: null, prepared: false, failed: null, asked: false, started: false };
     if (!d.config.requested.autoReprotect && !r.asked) return false;
     if (sameInstance(r.failed, nr.qemu) && !r.asked) return false;
     if (!sameInstance(r.instance, nr.qemu)) {
-      d.resync = { ...r, instance: nr.qemu, prepared: false };
+      d.resync = { ...r, instance: nr.qemu, prepared: false, started: false };
       this.decision("reprotect", `${n} runs an -incoming QEMU (pid ${nr.qemu.pid}): rebuilding it as ${a}'s new secondary`);
       this.issue(n, "prepare_secondary", `export ${n}'s disk for the resync from ${a}`);
       return true;
@@ -550,10 +558,10 @@ class Step {
     if (!r) return;
     if (ack.state === "ok") {
       if (o.action === "prepare_secondary") d.resync = { ...r, prepared: true };
-      else d.resync = { ...r, asked: false };
+      else d.resync = { ...r, asked: false, started: true, startedAt: this.now };
       return;
     }
-    d.resync = { instance: null, prepared: false, failed: r.instance, asked: false };
+    d.resync = { instance: null, prepared: false, failed: r.instance, asked: false, started: false };
     this.log("reprotect_failed", `${o.action} ${o.id} on ${o.node} failed at ${ack.step ?? "?"}: ${ack.error ?? ""}; ${o.node === d.active ? "its VM runs standalone" : "the pair stays unprotected"}`, {
       node: o.node,
       data: { orderId: o.id, step: ack.step, error: ack.error },
@@ -561,14 +569,11 @@ class Step {
   }
 
   /** Rule 2: a fresh, healthy primary goes on standalone when replication is broken; the secondary is fenced. */
-  keepPrimary(): boolean {
-    const d = this.d;
-    const p = d.roles.primary;
-    const s = d.roles.secondary;
+  keepPrimary(p = this.d.roles.primary, s = this.d.roles.secondary, viewCounts = true): boolean {
     const pr = seen(this.s, p)?.report;
     if (!pr || !isFresh(this.s, p, this.now) || isSick(this.s, p, this.now)) return false;
     if (pr.colo?.mode !== "primary" || isFencedInstance(this.s, p)) return false;
-    const why = viewOf(pr) === "broken"
+    const why = viewCounts && viewOf(pr) === "broken"
       ? `${p} reports replication broken`
       : isSilent(this.s, s, this.now)
         ? `${s} silent past its lease + m`
@@ -726,7 +731,7 @@ class Step {
     if (nr?.vm?.status !== "inmigrate" || !nr.incoming) {
       return this.reject("no_incoming_secondary", `${d.replaced} does not report an -incoming QEMU with its COLO endpoint: start it (docs/agent.md, "Re-protection")`);
     }
-    d.resync = { instance: null, prepared: false, failed: null, ...d.resync, asked: true };
+    d.resync = { instance: null, prepared: false, failed: null, started: false, ...d.resync, asked: true };
     this.log("decision", `${actor} asked to re-protect ${d.replaced}`, { actor, data: { rule: "reprotect" } });
   }
 

@@ -78,9 +78,10 @@ export interface DurableState {
   /**
    * Re-protection of the replaced node: the -incoming QEMU instance being rebuilt and whether its
    * disk is exported yet; `failed` holds an instance whose resync failed (not retried by itself);
-   * `asked`: an operator's reprotect, which also retries a failed one.
+   * `asked`: an operator's reprotect, which also retries a failed one; `started`: COLO was started
+   * by it and protection is not yet seen (a new secondary lost now sends the active standalone).
    */
-  resync?: { instance: QemuInstance | null; prepared: boolean; failed: QemuInstance | null; asked: boolean };
+  resync?: { instance: QemuInstance | null; prepared: boolean; failed: QemuInstance | null; asked: boolean; started: boolean; startedAt?: number } | null;
 }
 
 /** What an arbiter instance knows only in memory; the restart rule makes losing it safe. */
