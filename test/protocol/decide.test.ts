@@ -597,3 +597,28 @@ describe("re-protection", () => {
     expect(h.beat("s", rebuilt).issued).toEqual([]);
   });
 });
+
+describe("anti-flap hold-down", () => {
+  /** p lost, s took over, then p rebuilt: protected again with s primary, inside s's hold-down. */
+  function reprotectedInsideHoldDown() {
+    const h = soloPair({ holdDownMs: 60_000 });
+    h.beat("p", { mode: "none" });
+    h.run(2000, { p: { mode: "primary" }, s: { mode: "secondary" } });
+    // (soloPair's survivor is p; rebuilt s is its secondary.)
+    expect(h.s.durable.lastState).toBe("protected");
+    expect(h.now).toBeLessThan(h.s.durable.holdDownUntil);
+    return h;
+  }
+
+  it("holds a takeover from a new primary that is merely sick", () => {
+    const h = reprotectedInsideHoldDown();
+    const outs = h.run(10_000, { p: { mode: "primary", qmp: { ok: false, lastOkMsAgo: 9000 }, colo: null, vm: null }, s: { mode: "secondary", replicating: false } }, 500);
+    expect(ordersOf(outs).filter((o) => o.action === "failover")).toEqual([]);
+  });
+
+  it("does not hold it when the new primary's QEMU is gone: nothing can flap back to it", () => {
+    const h = reprotectedInsideHoldDown();
+    const outs = h.run(20_000, { p: { qemu: null, qmp: { ok: false }, colo: null, vm: null }, s: { mode: "secondary", replicating: false } }, 500);
+    expect(ordersOf(outs).map((o) => [o.action, o.node])).toContainEqual(["failover", "s"]);
+  });
+});

@@ -254,9 +254,9 @@ export const TARGETED: Targeted[] = [
   {
     name: "a lost secondary is rebuilt by the arbiter's orders, then the primary is lost",
     property: "recovers",
-    aim: "after a failover the operator only starts an -incoming QEMU; prepare_secondary and reprotect make the pair protected again, so the next failure of the survivor is taken over by the rebuilt node",
+    aim: "after a failover the operator only starts an -incoming QEMU; prepare_secondary and reprotect make the pair protected again, so the next failure of the survivor is taken over by the rebuilt node (within the anti-flap hold-down too: a gone QEMU cannot flap)",
     schedule: (seed) =>
-      base(seed, { failsafe: seed % 2 === 0 }, [
+      base(seed, { failsafe: seed % 2 === 0, holdDownMs: seed % 3 === 0 ? 0 : DEFAULT_CONFIG.holdDownMs }, [
         { at: 10_000, kind: "qemu_crash", node: "b" },
         { at: 16_000 + (seed % 7) * 300, kind: "rebuild" },
         { at: 34_000 + (seed % 5) * 200, kind: "qemu_crash", node: "a" },

@@ -606,7 +606,9 @@ class Step {
     const s = d.roles.secondary;
     const t = arbiterTimings(d);
     const primaryDead = isSilent(this.s, p, this.now);
-    const primarySick = isSick(this.s, p, this.now) && this.now >= d.holdDownUntil;
+    // Anti-flap holds a takeover from a merely sick new primary; one whose QEMU is gone has nothing to flap back to.
+    const pr = seen(this.s, p)?.report;
+    const primarySick = isSick(this.s, p, this.now) && (this.now >= d.holdDownUntil || (!!pr && qemuGone(pr)));
     if (!primaryDead && !primarySick) return;
     const sr = seen(this.s, s);
     if (!sr || !isFresh(this.s, s, this.now) || isSick(this.s, s, this.now)) return;
