@@ -4,6 +4,7 @@
  * Exit codes: 0 done; 1 the arbiter refused (its error code is shown); 2 usage; 3 unreachable or failing.
  */
 import { parseArgs } from "node:util";
+import { describeResync } from "../api/present.js";
 import type { EventBody, PairStatusBody } from "../api/schemas.js";
 
 const USAGE = `usage: colo-arbiter [--url URL] [--token TOKEN] [--json] <command>
@@ -115,8 +116,7 @@ function showStatus(s: PairStatusBody): string {
   if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
   for (const n of s.nodes) {
     if (n.incoming && !n.resync) lines.push(`${n.id}: -incoming QEMU ready to be rebuilt (NBD ${n.incoming.host}:${n.incoming.nbdPort})`);
-    const p = n.resync;
-    if (p) lines.push(`${n.id}: resync ${p.phase === "mirror" ? `mirroring ${p.percent} %` : p.phase === "paused" ? "guest paused for the last copy" : `COLO running (guest paused ${p.pausedMs} ms)`}`);
+    if (n.resync) lines.push(`${n.id}: ${describeResync(n.resync)}`);
   }
   if (s.takeover) lines.push(`takeover to ${s.takeover.target} waits for ${s.takeover.waitsFor}`);
   if (s.needsOperator) lines.push(`NEEDS OPERATOR: ${s.needsOperator.reason}`);

@@ -541,7 +541,8 @@ describe("re-protection", () => {
     // The guest pauses for the last copy: the pair reads reprotecting, never down.
     h.beat("p", { mode: "none", vm: { running: false, status: "paused" } });
     expect(pairStatus(h.s, h.now).state).toBe("reprotecting");
-    ack(h, "p", "reprotect", "ok", { mode: "primary" });
+    const done = ack(h, "p", "reprotect", "ok", { mode: "primary", resync: { orderId: view.id, phase: "colo", pausedMs: 144 } });
+    expect(done.events.find((e) => e.type === "resync_completed")?.data).toMatchObject({ pausedMs: 144 });
     h.run(2000, { p: {}, s: {} });
     expect(h.s.durable.lastState).toBe("protected");
     expect(h.s.durable.replaced).toBeNull();

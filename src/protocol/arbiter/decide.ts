@@ -386,7 +386,7 @@ class Step {
       if (ack.state === "ok") this.log("node_resumed", `${node} serves again after fencing itself (${o.id})`, { actor, node, data });
       else this.needOperator(`resume ${o.id} on ${node} refused: ${ack.error ?? "no error text"}`);
     } else if (o.action === "prepare_secondary" || o.action === "reprotect") {
-      this.resyncStepDone(o, ack);
+      this.resyncStepDone(o, ack, r);
     } else if (ack.state === "ok") {
       // The fence binds to the instance the order was for, not to whatever the acknowledging beat shows.
       const instance = o.instance ?? r.qemu;
@@ -552,13 +552,22 @@ class Step {
     return true;
   }
 
-  resyncStepDone(o: Order, ack: Ack) {
+  resyncStepDone(o: Order, ack: Ack, report: BeatReport) {
     const d = this.d;
     const r = d.resync;
     if (!r) return;
     if (ack.state === "ok") {
-      if (o.action === "prepare_secondary") d.resync = { ...r, prepared: true };
-      else d.resync = { ...r, asked: false, started: true, startedAt: this.now };
+      if (o.action === "prepare_secondary") {
+        d.resync = { ...r, prepared: true };
+        return;
+      }
+      d.resync = { ...r, asked: false, started: true, startedAt: this.now };
+      const p = report.resync?.orderId === o.id && report.resync.phase === "colo" ? report.resync.pausedMs : null;
+      this.log("resync_completed", `${o.node} resynced ${otherNode(d, o.node)} and started COLO${p !== null ? `; its guest paused ${p} ms` : ""}`, {
+        actor: `agent:${o.node}`,
+        node: o.node,
+        data: { orderId: o.id, pausedMs: p },
+      });
       return;
     }
     d.resync = { instance: null, prepared: false, failed: r.instance, asked: false, started: false };

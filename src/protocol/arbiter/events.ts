@@ -30,6 +30,7 @@ export const EVENT_TYPES = [
   "fence_unconfirmed",
   "node_resumed",
   "reprotect_failed",
+  "resync_completed",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -22,6 +22,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
   "fence_unconfirmed",
   "node_resumed",
   "reprotect_failed",
+  "resync_completed",
   "needs_operator",
   "maintenance_entered",
   "maintenance_left",

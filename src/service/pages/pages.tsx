@@ -8,6 +8,7 @@
  */
 import type { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { describeResync } from "../../api/present.js";
 import type { EventBody, PairStatusBody } from "../../api/schemas.js";
 import type { Env } from "../env.js";
 import { pairStub } from "../http.js";
@@ -115,6 +116,8 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
             Order: {s.order.action} {s.order.id} to {s.order.node} ({s.order.state}) — {s.order.reason}
           </p>
         ) : null}
+        {s.takeover ? <p>Takeover to {s.takeover.target} waits for {s.takeover.waitsFor}</p> : null}
+        {s.nodes.flatMap((n) => (n.resync ? [<p class="resync">{n.id}: {describeResync(n.resync)}</p>] : n.incoming ? [<p>{n.id}: an -incoming QEMU, ready to be rebuilt as the new secondary</p>] : []))}
         <table>
           <thead>
             <tr>
