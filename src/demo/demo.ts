@@ -1,14 +1,16 @@
 /**
  * npm run demo: the arbiter under `wrangler dev`, a demo pair, two agents against fake QEMUs (each
  * its own process, joined by a fake COLO stream), then the primary's host is killed and the
- * failover narrated. Cleans up every process it started; exits 0 only if the secondary took over.
+ * failover narrated, then the lost host is rebuilt (its agent again, an -incoming QEMU) and the
+ * arbiter makes the pair protected again. Cleans up every process it started; exits 0 only if
+ * the secondary took over and the pair was protected again.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QmpClient } from "../agent/qmp/client.js";
-import { type DevServer, startDev } from "./dev-server.js";
+import { type DevServer, freePort, startDev } from "./dev-server.js";
 import { pollUntil } from "./poll.js";
 
 const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 2200, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
@@ -62,17 +64,26 @@ async function main(): Promise<boolean> {
   });
   say("arbiter", `pair "demo" created: host-a primary, host-b secondary (HB ${TIMINGS.heartbeatIntervalMs} ms, lease ${TIMINGS.leaseMs} ms, failsafe off, no watchdog)`);
 
-  const side = (n: string) => ({ qmp: join(dir, `${n}.qmp`), pid: join(dir, `${n}.pid`), token: join(dir, `${n}.token`) });
+  const side = (n: string) => ({ qmp: join(dir, `${n}.qmp`), pid: join(dir, `${n}.pid`), token: join(dir, `${n}.token`), settings: join(dir, `${n}.json`) });
   const a = side("host-a");
   const b = side("host-b");
   const agents: Record<string, ChildProcess> = {};
-  for (const [node, s] of [["host-a", a], ["host-b", b]] as const) {
-    writeFileSync(s.token, created.agentTokens[node]!);
+  const migratePort: Record<string, number> = {};
+  const startAgent = (node: string, s: ReturnType<typeof side>) => {
     agents[node] = spawnTsx(
       "src/agent/cli.ts",
-      ["--arbiter", url, "--pair", "demo", "--node", node, "--token-file", s.token, "--qmp", `unix:${s.qmp}`, "--pidfile", s.pid, "--state-dir", join(dir, `state-${node}`)],
+      ["--config", s.settings, "--arbiter", url, "--pair", "demo", "--node", node, "--token-file", s.token, "--qmp", `unix:${s.qmp}`, "--pidfile", s.pid, "--state-dir", join(dir, `state-${node}`)],
       `agent-${node.slice(-1)}`,
     );
+  };
+  for (const [node, s] of [["host-a", a], ["host-b", b]] as const) {
+    writeFileSync(s.token, created.agentTokens[node]!);
+    // Each node's COLO endpoint, for re-protection (docs/agent.md).
+    const [nbd, migrate, mirror, compare1, compare0, compareOut] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    migratePort[node] = migrate!;
+    const colo = { host: "127.0.0.1", nbdPort: nbd, migratePort: migrate, mirrorPort: mirror, compare1Port: compare1, compare0Port: compare0, compareOutPort: compareOut };
+    writeFileSync(s.settings, JSON.stringify({ colo }));
+    startAgent(node, s);
   }
   say("agents", "started before QEMU (a VM must not run before its agent holds a lease)");
   await pollUntil("both agents leased", async () => (await api<{ nodes: { lease: unknown }[] }>("GET", "/v1/pairs/demo")).nodes.every((n) => n.lease !== null));
@@ -126,6 +137,26 @@ async function main(): Promise<boolean> {
   const status = await api<{ state: string; epoch: number; activeNode: string }>("GET", "/v1/pairs/demo");
   say("demo", `host-b serves: COLO mode none, last-mode secondary, reason request, running`);
   say("demo", `${done - killedAt} ms from the kill to the secondary serving; pair ${status.state}, epoch ${status.epoch}, active ${status.activeNode}`);
+
+  say("demo", "rebuilding host-a, the operator's part only: its agent again, and an -incoming QEMU");
+  startAgent("host-a", a);
+  spawnTsx("src/demo/fake-qemu-main.ts", ["--qmp", a.qmp, "--pidfile", a.pid, "--role", "incoming", "--migrate-port", String(migratePort["host-a"])], "qemu-a");
+  const rebuiltAt = Date.now();
+  const again = await pollUntil(
+    "protected again",
+    async () => {
+      await narrate();
+      return (await api<{ state: string }>("GET", "/v1/pairs/demo")).state === "protected" ? Date.now() : null;
+    },
+    60_000,
+  ).catch(() => null);
+  await narrate();
+  if (again === null) {
+    say("demo", "FAILED: the pair was not protected again");
+    return false;
+  }
+  const after = await api<{ roles: { primary: string; secondary: string } }>("GET", "/v1/pairs/demo");
+  say("demo", `protected again ${again - rebuiltAt} ms after the -incoming QEMU started: ${after.roles.primary} primary, ${after.roles.secondary} secondary, nobody typed QMP`);
   return true;
 }
 

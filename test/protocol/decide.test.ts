@@ -543,6 +543,8 @@ describe("re-protection", () => {
     expect(pairStatus(h.s, h.now).state).toBe("reprotecting");
     const done = ack(h, "p", "reprotect", "ok", { mode: "primary", resync: { orderId: view.id, phase: "colo", pausedMs: 144 } });
     expect(done.events.find((e) => e.type === "resync_completed")?.data).toMatchObject({ pausedMs: 144 });
+    // Until both report protection, still reprotecting (not degraded).
+    expect(pairStatus(h.s, h.now).state).toBe("reprotecting");
     h.run(2000, { p: {}, s: {} });
     expect(h.s.durable.lastState).toBe("protected");
     expect(h.s.durable.replaced).toBeNull();
@@ -590,6 +592,7 @@ describe("re-protection", () => {
     // Then the new secondary dies: the active node goes on standalone, as rule 2 would.
     const outs = h.run(8000, { p: { mode: "primary", replicating: false }, s: null }, 500);
     expect(ordersOf(outs).map((o) => [o.action, o.node])).toContainEqual(["failover", "p"]);
+    expect(h.s.durable.lastState).not.toBe("reprotecting");
   });
 
   it("never resyncs onto the active node nor from a survivor that does not serve", () => {

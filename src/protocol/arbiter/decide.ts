@@ -423,7 +423,10 @@ class Step {
     const r = d.resync;
     if (r?.started && d.active && d.replaced && d.orders.length === 0) {
       const settled = this.now >= (r.startedAt ?? this.now) + arbiterTimings(d).replicationStallMs;
-      if (this.keepPrimary(d.active, d.replaced, settled)) return;
+      if (this.keepPrimary(d.active, d.replaced, settled)) {
+        d.resync = { ...r, started: false };
+        return;
+      }
     }
     if (!inProtectedConfiguration(this.s)) return;
     if (this.keepPrimary()) return; // rule 2

@@ -109,7 +109,7 @@ export function pairState(s: ArbiterState, now: number): PairStateName | null {
   if (d.needsOperator) return "needs_operator";
   if (d.plan || unresolvedFailover(s)) return "failing_over";
   // The active node's guest pauses on purpose for the resync's last copy: not down.
-  if (d.orders.some((o) => o.action === "prepare_secondary" || o.action === "reprotect")) return "reprotecting";
+  if (d.orders.some((o) => o.action === "prepare_secondary" || o.action === "reprotect") || d.resync?.started) return "reprotecting";
   if (!d.everProtected) return "awaiting_protection";
   const inRestartGrace = now < s.volatile.restartedAt + arbiterTimings(d).leaseMs;
   if (inRestartGrace && d.nodeIds.some((n) => !seen(s, n))) return null;
