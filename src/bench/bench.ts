@@ -16,9 +16,11 @@ import { fileKeptStore } from "../agent/kept-state.js";
 import { silentLogger } from "../agent/log.js";
 import type { QemuProcess } from "../agent/qemu/process.js";
 import { QmpClient } from "../agent/qmp/client.js";
-import { DEFAULT_IDS } from "../agent/runbooks.js";
+import { runPrepareSecondary, runReprotect } from "../agent/reprotect.js";
+import { DEFAULT_IDS, runFailover } from "../agent/runbooks.js";
 import { DEFAULT_CONFIG, leaseMargin } from "../protocol/timing.js";
 import { type DevServer, startDev } from "../demo/dev-server.js";
+import { startColoPair } from "../demo/colo-pair.js";
 import { FakeQemu } from "../demo/fake-qemu.js";
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 50);
@@ -298,19 +300,63 @@ async function steadyState(heartbeatIntervalMs: number) {
   };
 }
 
+/**
+ * The guest's pause during re-protection on a real COLO pair (QEMU 7.2, `-machine none`), against
+ * the VM's RAM size: the secondary is lost, the primary goes standalone, a new -incoming
+ * secondary is resynced. Untouched RAM migrates as zero pages, so this is the pause's floor per
+ * size; a guest's dirty RAM adds its copy at `max-bandwidth` (../shared/qemu-colo.md: 0.2-0.3 s
+ * for 128 MiB, 2-5 s for 1 GiB raised).
+ */
+async function reprotectPause(memoryMiB: number): Promise<{ memoryMiB: number; pausedMs: number; totalMs: number } | null> {
+  const pair = await startColoPair(1000, undefined, undefined, memoryMiB);
+  try {
+    process.kill(pair.secondary.child.pid!, "SIGKILL");
+    const quiet = { clock: systemClock, log: silentLogger, stepTimeoutMs: 60_000, signal: new AbortController().signal };
+    const failover = await runFailover("primary", { ...quiet, qmp: pair.primary.qmp, ids: DEFAULT_IDS, notBefore: () => 0, beforeServing: async () => {} });
+    if (!failover.ok) throw new Error(`failover: ${failover.error}`);
+    const incoming = await pair.startIncoming("secondary");
+    const prepared = await runPrepareSecondary({ ...quiet, qmp: incoming.qmp, colo: pair.colo("secondary") });
+    if (!prepared.ok) throw new Error(`prepare: ${prepared.error}`);
+    const c = pair.colo("secondary");
+    let pausedMs: number | null = null;
+    const started = Date.now();
+    const out = await runReprotect({ host: c.host, nbdPort: c.nbdPort, migratePort: c.migratePort }, 1000, {
+      ...quiet,
+      qmp: pair.primary.qmp,
+      colo: pair.colo("primary"),
+      onProgress: (p) => {
+        if (p.phase === "colo") pausedMs = p.pausedMs;
+      },
+    });
+    if (!out.ok || pausedMs === null) throw new Error(`reprotect: ${out.ok ? "no pause reported" : out.error}`);
+    return { memoryMiB, pausedMs, totalMs: Date.now() - started };
+  } catch (e) {
+    log(`re-protection with ${memoryMiB} MiB: ${e instanceof Error ? e.message : String(e)}`);
+    return null;
+  } finally {
+    pair.stop();
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 dev = await startDev({ BENCH_FLOOR: "1" });
 try {
-  log("1/3 heartbeat handling vs the floor");
+  log("1/4 heartbeat handling vs the floor");
   const load1 = await heartbeatLoad(1);
   const load100 = await heartbeatLoad(100);
-  log("2/3 failover latency");
+  log("2/4 failover latency");
   const off = await failoverTrials(false);
   const on = await failoverTrials(true);
-  log("3/3 storage and cost");
+  log("3/4 storage and cost");
   const s1 = await steadyState(1000);
   const s5 = await steadyState(5000);
+  log("4/4 re-protection on real QEMU");
+  const reprotect: NonNullable<Awaited<ReturnType<typeof reprotectPause>>>[] = [];
+  for (const mib of [64, 512, 2048]) {
+    const r = await reprotectPause(mib);
+    if (r) reprotect.push(r);
+  }
   const msPerRequest = load1.heartbeat.p50;
   const storage = [s1, s5].map(({ cost, ...rest }) => ({
     ...rest,
@@ -323,6 +369,7 @@ try {
     heartbeat: [load1, load100],
     failover: [off, on],
     storage,
+    reprotect,
     prices: PRICES,
   };
   mkdirSync("bench", { recursive: true });
@@ -344,6 +391,9 @@ try {
   for (const s of storage) {
     console.log(`| beat every ${s.heartbeatIntervalMs / 1000} s | ${(2000 / s.heartbeatIntervalMs).toFixed(1)} | ${s.writesPerSteadyBeat.toFixed(3)} | ${s.perPairHour.storageWrites} | ${s.naivePerPairHour.storageWrites} | ${s.perPairHour.doRequests} | ${s.marginalCostPerPairMonthUsd} | ${s.naiveCostPerPairMonthUsd} |`);
   }
+  console.log("\n| re-protection (real QEMU, -machine none, untouched RAM) | guest paused ms | whole resync ms |");
+  console.log("|---|---:|---:|");
+  for (const r of reprotect) console.log(`| ${r.memoryMiB} MiB RAM | ${r.pausedMs} | ${r.totalMs} |`);
   console.log(`\nprices (${PRICES.date}): Workers $${PRICES.workersRequestsPerMillion}/M requests; Durable Objects $${PRICES.doRequestsPerMillion}/M requests, $${PRICES.doDurationPerMillionGbS}/M GB-s, SQLite $${PRICES.sqliteRowsWrittenPerMillion}/M rows written; included allowances not subtracted.`);
   console.log("results: bench/results.json");
 } finally {

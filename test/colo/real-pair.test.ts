@@ -18,7 +18,7 @@ import { useDevServer } from "../e2e/dev.js";
 import { freePort } from "../../src/demo/dev-server.js";
 import { pollUntil } from "../../src/demo/poll.js";
 import type { ColoSettings } from "../../src/agent/reprotect.js";
-import { type ColoPair, allocateColoPorts, coloDir, coloPaths, coloSettings, readPattern, startColoPair, writePattern } from "./colo-pair.js";
+import { type ColoPair, allocateColoPorts, coloDir, coloPaths, coloSettings, readPattern, startColoPair, writePattern } from "../../src/demo/colo-pair.js";
 
 const have = qemuAvailable();
 const CHECKPOINT_MS = 1000;

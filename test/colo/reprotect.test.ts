@@ -11,7 +11,7 @@ import { type ReprotectContext, type ReprotectProgress, runPrepareSecondary, run
 import { DEFAULT_IDS, runFailover } from "../../src/agent/runbooks.js";
 import { pollUntil } from "../../src/demo/poll.js";
 import { qemuAvailable } from "../agent/real-qemu.js";
-import { type ColoPair, type SideName, readPattern, startColoPair, writePattern } from "./colo-pair.js";
+import { type ColoPair, type SideName, readPattern, startColoPair, writePattern } from "../../src/demo/colo-pair.js";
 
 const have = qemuAvailable();
 const CHECKPOINT_MS = 1000;

@@ -3,16 +3,18 @@
  * replication over NBD, colo-compare with its mirror and redirectors, and x-colo migration. It runs
  * with `-machine none` (no vCPU: under TCG a real machine deadlocks at the first checkpoint), so
  * checkpoints, block replication, the proxy objects and failover run, only no guest code.
- * Each QEMU gets two QMP monitors: one for this harness, one for the agent.
+ * Each QEMU gets two QMP monitors: one for this harness, one for the agent. Used by the real-COLO
+ * tests and `npm run bench`.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QmpClient } from "../../src/agent/qmp/client.js";
-import { freePort } from "../../src/demo/dev-server.js";
-import { type ColoSettings, DEFAULT_COLO } from "../../src/agent/reprotect.js";
-import { QEMU } from "../agent/real-qemu.js";
+import { type ColoSettings, DEFAULT_COLO } from "../agent/reprotect.js";
+import { QmpClient } from "../agent/qmp/client.js";
+import { freePort } from "./dev-server.js";
+
+const QEMU = "qemu-system-x86_64";
 
 export interface ColoSide {
   qmp: QmpClient;
@@ -53,13 +55,13 @@ async function waitFor(path: string, child: ChildProcess, what: string, ms = 15_
   }
 }
 
-function launch(dir: string, name: string, args: string[]): { child: ChildProcess; harnessQmp: string; agentQmp: string; pidfile: string; log: () => string } {
+function launch(dir: string, name: string, args: string[], memoryMiB = 64): { child: ChildProcess; harnessQmp: string; agentQmp: string; pidfile: string; log: () => string } {
   const harnessQmp = join(dir, `${name}-harness.sock`);
   const agentQmp = join(dir, `${name}-agent.sock`);
   const pidfile = join(dir, `${name}.pid`);
   const child = spawn(
     QEMU,
-    ["-machine", "none", "-nodefaults", "-display", "none", "-name", name, "-m", "64",
+    ["-machine", "none", "-nodefaults", "-display", "none", "-name", name, "-m", String(memoryMiB),
       "-qmp", `unix:${harnessQmp},server=on,wait=off`, "-qmp", `unix:${agentQmp},server=on,wait=off`, "-pidfile", pidfile, ...args],
     { stdio: ["ignore", "ignore", "pipe"], detached: true },
   );
@@ -96,7 +98,7 @@ export function coloSettings(ports: ColoPorts, side: SideName): ColoSettings {
   return { ...DEFAULT_COLO, host: "127.0.0.1", nbdPort: p.nbd, migratePort: p.migrate, mirrorPort: p.mirror, compare1Port: p.compare1, compare0Port: p.compare0, compareOutPort: p.compareOut };
 }
 
-export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), given?: ColoPorts): Promise<ColoPair> {
+export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), given?: ColoPorts, memoryMiB = 64): Promise<ColoPair> {
   const img = (n: string) => join(dir, n);
   const create = (...names: string[]) => {
     for (const n of names) execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img(n), DISK]);
@@ -122,7 +124,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
     "-object", "colo-compare,id=comp0,primary_in=compare0-0,secondary_in=compare1,outdev=compare_out0,iothread=iothread1",
     "-drive", `if=none,id=colo-disk0,driver=quorum,read-pattern=fifo,vote-threshold=1,children.0.file.filename=${img("primary.qcow2")},children.0.driver=qcow2`,
     "-S",
-  ]);
+  ], memoryMiB);
   /** The secondary's shape on `side`, its redirectors pointed at the other side's proxy. */
   const secondaryArgs = (side: SideName) => {
     const peer = ports[other(side)];
@@ -139,7 +141,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
       "-incoming", `tcp:127.0.0.1:${ports[side].migrate}`,
     ];
   };
-  const s = launch(dir, "secondary", secondaryArgs("secondary"));
+  const s = launch(dir, "secondary", secondaryArgs("secondary"), memoryMiB);
   const children: ChildProcess[] = [p.child, s.child];
   const clients: QmpClient[] = [];
   const kill = () => {
@@ -173,13 +175,18 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
       secondary: { qmp: sq, agentQmp: s.agentQmp, pidfile: s.pidfile, child: s.child, log: s.log },
       colo,
       async startIncoming(side) {
-        create(`${side}-parent.qcow2`, `${side}-active.qcow2`, `${side}-hidden.qcow2`);
         const old = pair[side];
         old.qmp.close();
-        if (old.child.exitCode === null && old.child.pid) try { process.kill(old.child.pid, "SIGKILL"); } catch { /* gone */ }
+        // The old process must be gone before its images are replaced (it holds their locks).
+        if (old.child.exitCode === null && old.child.signalCode === null) {
+          const exited = new Promise((r) => old.child.once("exit", r));
+          try { process.kill(old.child.pid!, "SIGKILL"); } catch { /* gone */ }
+          await exited;
+        }
+        create(`${side}-parent.qcow2`, `${side}-active.qcow2`, `${side}-hidden.qcow2`);
         const paths = coloPaths(dir)[side];
         for (const f of [join(dir, `${side}-harness.sock`), paths.agentQmp, paths.pidfile]) rmSync(f, { force: true });
-        const again = launch(dir, side, secondaryArgs(side));
+        const again = launch(dir, side, secondaryArgs(side), memoryMiB);
         children.push(again.child);
         await waitFor(again.harnessQmp, again.child, `incoming QEMU on ${side}: ${again.log()}`);
         const qmp = new QmpClient({ kind: "unix", path: again.harnessQmp }, { timeoutMs: 10_000 });
