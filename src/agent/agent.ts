@@ -71,6 +71,7 @@ export class Agent {
   constructor(deps: AgentDeps) {
     this.#d = deps;
     this.#core = new AgentCore({
+      pairId: deps.arbiter.pairId,
       nodeId: deps.nodeId,
       bootId: this.bootId,
       kept: deps.kept.load(),

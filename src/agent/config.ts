@@ -22,6 +22,7 @@ const Settings = z
     pidfile: z.string().min(1),
     watchdog: z.string().min(1).optional(),
     watchdogKeeper: z.string().min(1).optional(),
+    allowInsecureArbiter: z.boolean().optional(),
     nbdNode: z.string().min(1).optional(),
     stateDir: z.string().min(1).default("/run/colo-arbiter"),
     colo: z
@@ -54,7 +55,23 @@ const Settings = z
       .optional(),
   })
   .strict()
-  .refine((s) => !(s.watchdog && s.watchdogKeeper), { message: "watchdog and watchdogKeeper exclude each other: a device has one owner", path: ["watchdogKeeper"] });
+  .refine((s) => !(s.watchdog && s.watchdogKeeper), { message: "watchdog and watchdogKeeper exclude each other: a device has one owner", path: ["watchdogKeeper"] })
+  .refine((s) => s.allowInsecureArbiter === true || secureOrLoopback(s.arbiter), {
+    message: "an http:// arbiter is refused unless it is on loopback (--allow-insecure-arbiter to insist): anyone on the path could forge its leases",
+    path: ["arbiter"],
+  });
+
+/** https, or http to this host only (a local arbiter under `npm run dev`). */
+function secureOrLoopback(url: string): boolean {
+  try {
+    const u = new URL(url);
+    if (u.protocol === "https:") return true;
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    return u.protocol === "http:" && (host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host));
+  } catch {
+    return false;
+  }
+}
 
 export interface AgentSettings {
   arbiter: string;
@@ -84,22 +101,23 @@ const FLAGS = {
   pidfile: { type: "string" },
   watchdog: { type: "string" },
   "watchdog-keeper": { type: "string" },
+  "allow-insecure-arbiter": { type: "boolean" },
   "nbd-node": { type: "string" },
   "state-dir": { type: "string" },
 } as const;
 
 export const USAGE =
-  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog | --watchdog-keeper /run/colo-arbiter/watchdog.sock] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--config FILE]";
+  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog | --watchdog-keeper /run/colo-arbiter/watchdog.sock] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--allow-insecure-arbiter] [--config FILE]";
 
 export function loadSettings(argv: string[]): SettingsResult {
-  let flags: Record<string, string | undefined>;
+  let flags: Record<string, string | boolean | undefined>;
   try {
-    flags = parseArgs({ args: argv, options: FLAGS, strict: true }).values as Record<string, string | undefined>;
+    flags = parseArgs({ args: argv, options: FLAGS, strict: true }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
     return { ok: false, error: `${e instanceof Error ? e.message : String(e)}\n${USAGE}` };
   }
   let file: Record<string, unknown> = {};
-  const from = flags.config;
+  const from = typeof flags.config === "string" ? flags.config : undefined;
   if (from) {
     try {
       file = JSON.parse(readFileSync(from, "utf8")) as Record<string, unknown>;
@@ -117,6 +135,7 @@ export function loadSettings(argv: string[]): SettingsResult {
       pidfile: flags.pidfile,
       watchdog: flags.watchdog,
       watchdogKeeper: flags["watchdog-keeper"],
+      allowInsecureArbiter: flags["allow-insecure-arbiter"],
       nbdNode: flags["nbd-node"],
       stateDir: flags["state-dir"],
     }).filter(([, v]) => v !== undefined),

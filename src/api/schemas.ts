@@ -4,6 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { EVENT_TYPES } from "../protocol/arbiter/events.js";
+import { TIMING_LIMITS } from "../protocol/timing.js";
 import { ACK_STATES, COLO_MODES, ORDER_ACTIONS, ORDER_STATES, PAIR_STATES, ROLES, VIEW_STATES } from "../protocol/types.js";
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -109,6 +110,9 @@ export const OrderView = z
 
 export const HeartbeatReply = z
   .object({
+    /** The pair and node this reply answers: an agent applies no reply meant for another. */
+    pairId: z.string(),
+    nodeId: z.string(),
     epoch: z.number().int(),
     role: Role,
     lease: z.object({ granted: z.boolean(), ms: z.number().int(), solo: z.boolean().optional() }),
@@ -117,16 +121,18 @@ export const HeartbeatReply = z
   })
   .openapi("HeartbeatReply");
 
+const bounded = (k: keyof typeof TIMING_LIMITS) => z.number().int().min(TIMING_LIMITS[k][0]).max(TIMING_LIMITS[k][1]).optional();
+
 export const PairConfigFields = {
-  heartbeatIntervalMs: z.number().int().min(1).max(60_000).optional(),
-  leaseMs: z.number().int().min(1).max(600_000).optional(),
-  replicationStallMs: z.number().int().min(1).max(3_600_000).optional(),
+  heartbeatIntervalMs: bounded("heartbeatIntervalMs"),
+  leaseMs: bounded("leaseMs"),
+  replicationStallMs: bounded("replicationStallMs"),
   failsafe: z.boolean().optional(),
   requireWatchdog: z.boolean().optional(),
-  watchdogMs: z.number().int().min(1).max(600_000).optional(),
-  fenceLatencyMs: z.number().int().min(1).max(60_000).optional(),
-  holdDownMs: z.number().int().min(0).max(86_400_000).optional(),
-  soloLeaseMs: z.number().int().min(1).max(86_400_000).optional(),
+  watchdogMs: bounded("watchdogMs"),
+  fenceLatencyMs: bounded("fenceLatencyMs"),
+  holdDownMs: bounded("holdDownMs"),
+  soloLeaseMs: bounded("soloLeaseMs"),
   autoReprotect: z.boolean().optional(),
 };
 

@@ -144,3 +144,34 @@ export function checkTimings(c: PairConfig): TimingViolation[] {
   }
   return out;
 }
+
+/** What a pair may be configured to (the API's schema uses the same bounds). */
+export const TIMING_LIMITS = {
+  heartbeatIntervalMs: [1, 60_000],
+  leaseMs: [1, 600_000],
+  replicationStallMs: [1, 3_600_000],
+  watchdogMs: [1, 600_000],
+  fenceLatencyMs: [1, 60_000],
+  holdDownMs: [0, 86_400_000],
+  soloLeaseMs: [1, 86_400_000],
+} as const satisfies Partial<Record<keyof PairConfig, readonly [number, number]>>;
+
+/**
+ * Why timings an agent was told cannot be a pair's (outside the limits, or breaking the timing
+ * rule), or null. The effective S may exceed the configured one by a reported checkpoint delay.
+ */
+export function implausibleTimings(t: Timings): string | null {
+  const limit = (k: keyof typeof TIMING_LIMITS, v: number, slack = 0) => {
+    const [lo, hi] = TIMING_LIMITS[k];
+    return Number.isInteger(v) && v >= lo && v <= hi + slack ? null : `${k} ${v} outside ${lo}..${hi + slack}`;
+  };
+  const out =
+    limit("heartbeatIntervalMs", t.heartbeatIntervalMs) ??
+    limit("leaseMs", t.leaseMs) ??
+    limit("replicationStallMs", t.replicationStallMs, TIMING_LIMITS.replicationStallMs[1] + CHECKPOINT_DELAY_SLACK_MS) ??
+    limit("watchdogMs", t.watchdogMs) ??
+    limit("fenceLatencyMs", t.fenceLatencyMs);
+  if (out) return out;
+  const broken = checkTimings({ ...DEFAULT_CONFIG, ...t, soloLeaseMs: t.leaseMs });
+  return broken.length > 0 ? broken.map((v) => v.message).join("; ") : null;
+}

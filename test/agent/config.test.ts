@@ -27,6 +27,17 @@ describe("agent settings", () => {
     expect(both.ok ? "" : both.error).toMatch(/watchdogKeeper: watchdog and watchdogKeeper exclude each other/);
   });
 
+  it("refuses an http:// arbiter off loopback unless told to insist", () => {
+    const at = (url: string, ...more: string[]) => loadSettings([...FLAGS.map((f) => (f === "https://arbiter.example.com" ? url : f)), ...more]);
+    const plain = at("http://arbiter.example.com");
+    expect(plain.ok).toBe(false);
+    expect(plain.ok ? "" : plain.error).toMatch(/arbiter: an http:\/\/ arbiter is refused unless it is on loopback/);
+    expect(at("http://127.0.0.1:8787").ok).toBe(true);
+    expect(at("http://localhost:8787").ok).toBe(true);
+    expect(at("http://[::1]:8787").ok).toBe(true);
+    expect(at("http://arbiter.example.com", "--allow-insecure-arbiter").ok).toBe(true);
+  });
+
   it("names the field and the file in an error", () => {
     const file = join(mkdtempSync(join(tmpdir(), "cfg-")), "bad.json");
     writeFileSync(file, JSON.stringify({ arbiter: "not a url", pair: "web1", node: "a", tokenFile: "/t", qmp: "q.sock", pidfile: "/p", typo: 1 }));

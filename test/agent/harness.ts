@@ -17,7 +17,7 @@ import type { Timings } from "../../src/protocol/timing.js";
 import type { FakeQemu } from "../../src/demo/fake-qemu.js";
 import { pollUntil } from "../../src/demo/poll.js";
 
-export const TIMINGS: Timings = { heartbeatIntervalMs: 100, leaseMs: 1300, replicationStallMs: 300, failsafe: false, fenceLatencyMs: 200, watchdogMs: 1000 };
+export const TIMINGS: Timings = { heartbeatIntervalMs: 100, leaseMs: 2100, replicationStallMs: 300, failsafe: false, fenceLatencyMs: 200, watchdogMs: 1000 };
 
 /** A reply, an HTTP error, null (unreachable), or a reply held back for `delayMs`. */
 export type Script = (beat: HeartbeatBody, n: number) => Partial<HeartbeatReplyBody> | { status: number; error: string } | { delayMs: number; reply: Partial<HeartbeatReplyBody> } | null;
@@ -50,7 +50,7 @@ export interface Rig {
 }
 
 export function reply(over: Partial<HeartbeatReplyBody> = {}, timings: Timings = TIMINGS): HeartbeatReplyBody {
-  return { epoch: 0, role: "secondary", lease: { granted: true, ms: timings.leaseMs }, config: { ...timings, version: 1 }, order: null, ...over };
+  return { pairId: "pair1", nodeId: "n1", epoch: over.order?.epoch ?? 0, role: "secondary", lease: { granted: true, ms: timings.leaseMs }, config: { ...timings, version: 1 }, order: null, ...over };
 }
 
 /** `keptLease`: the agent starts as if it had been running with a lease (no start-rule fence). */

@@ -64,8 +64,8 @@ describe("watchdog", () => {
     await until(() => d.written().length >= 3, 3000, "pets");
     expect(r.beats.at(-1)!.watchdog).toEqual({ armed: true, timeoutMs: 1000, stopsOnClose: false });
     grant = false;
-    // Lease 1300 ms, W 1000 ms: petting stops about 300 ms after the last grant, long before the fence.
-    await new Promise((res) => setTimeout(res, 500));
+    // Lease 2100 ms, W 1000 ms: petting stops about 1100 ms after the last grant, before the fence (at 1900 ms).
+    await new Promise((res) => setTimeout(res, 1350));
     const after = d.written().length;
     await new Promise((res) => setTimeout(res, 400));
     expect(d.written().length).toBe(after);

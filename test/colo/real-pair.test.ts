@@ -412,7 +412,9 @@ describe.skipIf(!have)("a real COLO pair", () => {
     const debug = async () => `${JSON.stringify(await api("GET", `/v1/pairs/${pairId}`))}\n${(await ordersIn(pairId)).join(" ")}`;
     // The primary's QEMU dies; its agent stays, as it would beside a unit that restarts QEMU.
     process.kill(pair.primary.child.pid!, "SIGKILL");
-    await pollUntil("b serves", async () => (await colo(pair.secondary.qmp)).mode === "none" || null, 60_000);
+    await pollUntil("b serves", async () => (await colo(pair.secondary.qmp)).mode === "none" || null, 60_000).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${await debug()}`);
+    });
     // The operator's part: an -incoming QEMU on a's host. Nothing else.
     await pair.startIncoming("primary");
     await pollUntil("protected again", async () => (await state()) === "protected" || null, 120_000).catch(async (e: Error) => {
@@ -425,7 +427,9 @@ describe.skipIf(!have)("a real COLO pair", () => {
     await writePattern(pair.secondary.qmp, "0x5a");
     await new Promise((r) => setTimeout(r, 2 * CHECKPOINT_MS));
     process.kill(pair.secondary.child.pid!, "SIGKILL");
-    await pollUntil("a serves", async () => (await colo(pair.primary.qmp)).mode === "none" || null, 60_000);
+    await pollUntil("a serves", async () => (await colo(pair.primary.qmp)).mode === "none" || null, 60_000).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${await debug()}`);
+    });
     expect(await readPattern(pair.primary.qmp, "0x5a")).toMatch(/read 65536\/65536 bytes/);
 
     await pair.startIncoming("secondary");

@@ -44,7 +44,8 @@ async function rebuild(pair: ColoPair, survivor: SideName, lost: SideName, progr
   expect(await runPrepareSecondary(ctx(incoming.qmp, pair.colo(lost)))).toEqual({ ok: true });
   const c = pair.colo(lost);
   const out = await runReprotect({ host: c.host, nbdPort: c.nbdPort, migratePort: c.migratePort }, CHECKPOINT_MS, ctx(pair[survivor].qmp, pair.colo(survivor), progress));
-  expect(out, `${survivor}: ${pair[survivor].log()}\n${lost}: ${pair[lost].log()}`).toEqual({ ok: true });
+  const exit = (side: SideName) => `exit ${pair[side].child.exitCode ?? "-"} signal ${pair[side].child.signalCode ?? "-"}`;
+  expect(out, `${survivor} (${exit(survivor)}): ${pair[survivor].log()}\n${lost} (${exit(lost)}): ${pair[lost].log()}`).toEqual({ ok: true });
   expect(await mode(pair[survivor].qmp)).toBe("primary");
   // The secondary enters COLO once it has loaded the state the primary sent.
   await pollUntil("the new secondary in COLO", async () => (await mode(pair[lost].qmp)) === "secondary" || null, 30_000);

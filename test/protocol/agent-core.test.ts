@@ -10,12 +10,13 @@ const answer = (mode: "primary" | "secondary" | "none", running = true): QemuAns
   vm: { running, status: running ? "running" : "paused" },
   checkpointDelayMs: null,
 });
-const reply = (over: Partial<ReplyIn> = {}, t: Timings = T): ReplyIn => ({ lease: { granted: true, ms: t.leaseMs }, config: { ...t, version: 1 }, order: null, ...over });
+/** A reply as the arbiter sends it: its epoch is at least its order's. */
+const reply = (over: Partial<ReplyIn> = {}, t: Timings = T): ReplyIn => ({ pairId: "p", nodeId: "n1", epoch: over.order?.epoch ?? 0, lease: { granted: true, ms: t.leaseMs }, config: { ...t, version: 1 }, order: null, ...over });
 const kinds = (es: Effect[]) => es.filter((e) => e.kind !== "log" && e.kind !== "keep" && e.kind !== "watchdog").map((e) => e.kind);
 const kept = (es: Effect[]): KeptState | undefined => es.filter((e): e is Extract<Effect, { kind: "keep" }> => e.kind === "keep").at(-1)?.state;
 
 function core(k: KeptState = NOTHING_KEPT, now = 0) {
-  const c = new AgentCore({ nodeId: "n1", bootId: "b1", kept: k, defaults: T, now });
+  const c = new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b1", kept: k, defaults: T, now });
   c.connected(now);
   return c;
 }
@@ -111,13 +112,13 @@ describe("agent core: what it reports and the timings it acts on", () => {
   });
 
   it("a restarted agent serves on the safer of kept and default timings until the arbiter answers", () => {
-    const c = new AgentCore({ nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, timings: { ...T, failsafe: false }, configVersion: 3 }, defaults: { ...T, failsafe: true }, now: 0 });
+    const c = new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, timings: { ...T, failsafe: false }, configVersion: 3 }, defaults: { ...T, failsafe: true }, now: 0 });
     expect(c.timings.failsafe).toBe(false);
   });
 
   it("a secondary ordered to fail over waits from when it began watching if it may have missed a checkpoint", () => {
     const t = { ...T, failsafe: true };
-    const c = new AgentCore({ nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, timings: t, configVersion: 1 }, defaults: t, now: 0 });
+    const c = new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, timings: t, configVersion: 1 }, defaults: t, now: 0 });
     c.connected(5000);
     c.observe(QEMU, answer("secondary"), 5000);
     expect(c.failoverNotBefore(false, 6000)).toBe(5000 + t.replicationStallMs + stallMargin(t));
@@ -143,7 +144,7 @@ describe("agent core: what it knows of QEMU", () => {
   });
 
   it("asks for a QMP connection at once when a QEMU appears and QMP is not connected", () => {
-    const c = new AgentCore({ nodeId: "n1", bootId: "b", kept: NOTHING_KEPT, defaults: T, now: 0 });
+    const c = new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b", kept: NOTHING_KEPT, defaults: T, now: 0 });
     expect(kinds(c.observe(QEMU, null, 10))).toContain("connect");
   });
 
@@ -261,5 +262,45 @@ describe("agent core: re-protection orders", () => {
     expect(kinds(out)).toContain("abort");
     expect(kinds(out)).not.toContain("fence");
     expect(kinds(c.runbookDone("p:2", { ok: false, step: "drive-mirror", error: "aborted" }, 40))).toContain("fence");
+  });
+});
+
+describe("agent core: a reply is held to the agent's own rules", () => {
+  const leased = (c: AgentCore) => c.leaseUntil;
+
+  it("ignores a lease longer than the configuration allows, timings outside the schema or the timing rule, and a reply for another pair or node", () => {
+    const bad: Partial<ReplyIn>[] = [
+      { lease: { granted: true, ms: 2 ** 53 } },
+      { lease: { granted: true, ms: T.leaseMs + 1 } },
+      { lease: { granted: true, ms: 86_400_001, solo: true } },
+      { config: { ...T, heartbeatIntervalMs: 0, version: 2 } },
+      { config: { ...T, leaseMs: 900, version: 2 } },
+      { pairId: "other", nodeId: "n1" },
+      { pairId: "p", nodeId: "n2" },
+    ];
+    for (const over of bad) {
+      const c = core();
+      c.observe(QEMU, answer("none"), 0);
+      const out = c.reply(reply(over), 0, 1, 10);
+      expect(leased(c), JSON.stringify(over)).toBeNull();
+      expect(c.timings).toMatchObject({ heartbeatIntervalMs: T.heartbeatIntervalMs, leaseMs: T.leaseMs });
+      expect(out.some((e) => e.kind === "log" && e.level === "error")).toBe(true);
+    }
+    // The same reply, plausible, is applied.
+    const ok = core();
+    ok.observe(QEMU, answer("none"), 0);
+    ok.reply(reply({ lease: { granted: true, ms: 86_400_000, solo: true } }), 0, 1, 10);
+    expect(ok.leaseUntil).toBe(86_400_000);
+  });
+
+  it("ignores an order epoch beyond the reply's, and a reply epoch far beyond what it has seen: one bad reply cannot make it refuse every real order", () => {
+    const c = core();
+    c.observe(QEMU, answer("secondary"), 0);
+    c.reply(reply({ epoch: 3 }), 0, 1, 10);
+    const huge = 2 ** 53 - 1;
+    expect(kinds(c.reply(reply({ epoch: huge, order: { id: "x", action: "fence", epoch: huge, peerFenced: false } }), 10, 2, 20))).not.toContain("fence");
+    expect(kinds(c.reply(reply({ epoch: 3, order: { id: "y", action: "fence", epoch: 9, peerFenced: false } }), 20, 3, 30))).not.toContain("fence");
+    // The real next order still runs.
+    expect(kinds(c.reply(reply({ epoch: 4, order: { id: "p:4", action: "failover", epoch: 4, peerFenced: true } }), 30, 4, 40))).toContain("failover");
   });
 });

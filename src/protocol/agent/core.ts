@@ -8,7 +8,10 @@
  * the fence rule) that finds the VM owned aborts the owner first and starts once it has let go.
  * Instants are on the agent's monotonic clock and are passed in.
  */
-import { type Timings, fenceBound } from "../timing.js";
+import { TIMING_LIMITS, type Timings, fenceBound, implausibleTimings } from "../timing.js";
+
+/** Epochs grow by one per order: a reply this far beyond any seen is not the arbiter's. */
+const MAX_EPOCH_STEP = 10_000;
 import { type Ack, type BeatReport, type ColoEndpoint, type ColoMode, type OrderAction, type QemuInstance, sameInstance } from "../types.js";
 import { type ReplicationEvent, type ReplicationTracker, lastCheckpointBound, replicationView, track, unwatchedTracker } from "./replication-view.js";
 import {
@@ -49,6 +52,10 @@ export type QmpEventName = "STOP" | "RESUME" | "COLO_EXIT" | "QUORUM_REPORT_BAD"
 
 /** The part of the arbiter's reply the agent acts on (the API's HeartbeatReply). */
 export interface ReplyIn {
+  pairId: string;
+  nodeId: string;
+  /** The pair's epoch: no order it carries is newer. */
+  epoch: number;
   lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
   order: {
@@ -135,6 +142,7 @@ export const REAL_AGENT_RULES: AgentRuleSet = Object.freeze({
 });
 
 export interface CoreInit {
+  pairId: string;
   nodeId: string;
   bootId: string;
   kept: KeptState;
@@ -145,6 +153,7 @@ export interface CoreInit {
 }
 
 export class AgentCore {
+  readonly pairId: string;
   readonly nodeId: string;
   readonly bootId: string;
   #timings: Timings;
@@ -176,9 +185,12 @@ export class AgentCore {
   #adoptUntil: number;
   #out: Effect[] = [];
   readonly #rules: AgentRuleSet;
+  /** The highest pair epoch a plausible reply carried. */
+  #epochSeen: number | null = null;
 
   constructor(init: CoreInit) {
     this.#rules = { ...REAL_AGENT_RULES, ...init.rules };
+    this.pairId = init.pairId;
     this.nodeId = init.nodeId;
     this.bootId = init.bootId;
     this.#kept = init.kept;
@@ -340,6 +352,13 @@ export class AgentCore {
   }
 
   reply(r: ReplyIn, sentAt: number, seq: number, now: number): Effect[] {
+    const bad = this.#implausible(r);
+    if (bad) {
+      // A forged or broken reply could lease this node for ever, or have it refuse every real order.
+      this.#log("error", "reply ignored: it breaks the agent's own rules", { why: bad });
+      return this.evaluate(now);
+    }
+    this.#epochSeen = Math.max(this.#epochSeen ?? 0, r.epoch);
     // The arbiter answered: from now on the lease it gave, or refused, decides.
     this.#adoptUntil = Number.NEGATIVE_INFINITY;
     const { version, ...timings } = r.config;
@@ -371,6 +390,24 @@ export class AgentCore {
     if (this.#result && seq > this.#result.seq && o?.id !== this.#result.ack.orderId) this.#result = null;
     if (o) this.#onOrder(o, now);
     return this.evaluate(now);
+  }
+
+  /**
+   * Why a reply cannot be the arbiter's honest answer to this agent: another pair or node, timings
+   * no pair may have, a lease longer than any the configuration allows, an order newer than the
+   * pair's epoch, or an epoch far beyond any seen (epochs grow by one per order).
+   */
+  #implausible(r: ReplyIn): string | null {
+    if (r.pairId !== this.pairId || r.nodeId !== this.nodeId) return `a reply for ${r.pairId}/${r.nodeId}`;
+    const { version: _version, ...timings } = r.config;
+    const t = implausibleTimings(timings);
+    if (t) return `timings: ${t}`;
+    const longest = r.lease.solo ? TIMING_LIMITS.soloLeaseMs[1] : r.config.leaseMs;
+    if (r.lease.granted && !(r.lease.ms > 0 && r.lease.ms <= longest)) return `a lease of ${r.lease.ms} ms (at most ${longest})`;
+    if (r.order && r.order.epoch > r.epoch) return `order epoch ${r.order.epoch} beyond the pair's ${r.epoch}`;
+    const base = Math.max(this.#epochSeen ?? -1, this.#kept.order?.epoch ?? -1);
+    if (base >= 0 && r.epoch > base + MAX_EPOCH_STEP) return `epoch ${r.epoch} far beyond ${base}`;
+    return null;
   }
 
   // ---- orders ------------------------------------------------------------------------------

@@ -69,6 +69,9 @@ export interface OrderView {
 }
 
 export interface BeatReply {
+  /** The pair and node answered: an agent applies no reply meant for another. */
+  pairId: string;
+  nodeId: NodeId;
   epoch: number;
   role: Role;
   /** solo: a long lease, for a lone survivor that nothing automatic can replace. */
@@ -286,6 +289,8 @@ class Step {
     const o = pendingOrder(this.s, node);
     if (o && !o.delivered) o.delivered = true;
     return {
+      pairId: d.pairId,
+      nodeId: node,
       epoch: d.epoch,
       role: roleOf(d, node),
       lease: { granted, ms: granted ? ms : 0, ...(solo ? { solo: true } : {}) },
