@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { AgentCore, type Effect, type RunbookOutcome } from "../protocol/agent/core.js";
 import { DEFAULT_CONFIG, type Timings, fenceBound } from "../protocol/timing.js";
-import type { ColoEndpoint, ColoMode, QemuInstance, ResyncProgress } from "../protocol/types.js";
+import { type ColoEndpoint, type ColoMode, type QemuInstance, type ResyncProgress, reportable } from "../protocol/types.js";
 import type { ArbiterClient } from "./arbiter-client.js";
 import { type MonoClock, eventInstant } from "./clock.js";
 import { fence } from "./fence.js";
@@ -334,7 +334,7 @@ export class Agent {
     const { seq, report } = this.#core.beat(sentAt);
     const wd = this.#d.watchdog;
     report.watchdog = wd?.armed
-      ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}), stopsOnClose: stopsOnClose(wd), ...(wd.identity ? { identity: wd.identity.slice(0, 100) } : {}) }
+      ? { armed: true, ...(wd.timeoutMs ? { timeoutMs: wd.timeoutMs } : {}), stopsOnClose: stopsOnClose(wd), ...(wd.identity ? { identity: reportable(wd.identity, 100) } : {}) }
       : { armed: false };
     const colo = this.#d.colo;
     if (colo && this.#core.known?.vm.status === "inmigrate") report.incoming = endpointOf(colo);

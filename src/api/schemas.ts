@@ -5,7 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { EVENT_TYPES } from "../protocol/arbiter/events.js";
 import { TIMING_LIMITS } from "../protocol/timing.js";
-import { ACK_STATES, COLO_MODES, ORDER_ACTIONS, ORDER_STATES, PAIR_STATES, ROLES, VIEW_STATES } from "../protocol/types.js";
+import { ACK_STATES, COLO_MODES, CONTROL_CHARS, ORDER_ACTIONS, ORDER_STATES, PAIR_STATES, ROLES, VIEW_STATES } from "../protocol/types.js";
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export const Id = z.string().regex(ID_PATTERN, "ids are [a-z0-9][a-z0-9._-]{0,62}");
@@ -19,19 +19,21 @@ export const EventType = z.enum(EVENT_TYPES).openapi("EventType");
 
 const ms = (max: number) => z.number().int().min(0).max(max);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Text from an agent or an operator: shown in pages, Slack and terminals, so no control characters. */
+const text = (max: number, min = 0) => z.string().min(min).max(max).refine((v) => !new RegExp(CONTROL_CHARS.source).test(v), "no control characters");
 
 export const QemuInstance = z.object({ pid: z.number().int().min(1), startedAt: z.number().min(0) }).openapi("QemuInstance");
 
 export const Ack = z.object({
   orderId: z.string().min(1).max(200),
   state: z.enum(ACK_STATES),
-  step: z.string().max(100).optional(),
-  error: z.string().max(2000).optional(),
+  step: text(100).optional(),
+  error: text(2000).optional(),
 });
 
 const QmpHealth = z.object({ ok: z.boolean(), lastOkMsAgo: ms(1e12).optional() });
-const ColoStatus = z.object({ mode: ColoMode, lastMode: ColoMode.optional(), reason: z.string().max(50).optional() });
-const VmStatus = z.object({ running: z.boolean(), status: z.string().min(1).max(50) });
+const ColoStatus = z.object({ mode: ColoMode, lastMode: ColoMode.optional(), reason: text(50).optional() });
+const VmStatus = z.object({ running: z.boolean(), status: text(50, 1) });
 const PeerView = z.object({
   replicating: z.boolean(),
   view: z.enum(VIEW_STATES).optional(),
@@ -43,7 +45,7 @@ const WatchdogStatus = z.object({
   timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
   /** The driver stops when a dying agent's device closes (no magic close, no nowayout): it guards nothing. */
   stopsOnClose: z.boolean().optional(),
-  identity: z.string().max(100).optional(),
+  identity: text(100).optional(),
 });
 
 const Port = z.number().int().min(1).max(65_535);
@@ -59,7 +61,7 @@ const ResyncProgress = z.discriminatedUnion("phase", [
 export const Heartbeat = z
   .object({
     nodeId: Id,
-    bootId: z.string().min(1).max(100),
+    bootId: text(100, 1),
     seq: count,
     epoch: count,
     configVersion: count,
@@ -68,7 +70,7 @@ export const Heartbeat = z
     vm: VmStatus.nullable(),
     qemu: QemuInstance.nullable(),
     /** Why `qemu` is null although QEMU may run (no usable pidfile). */
-    qemuUnknown: z.string().max(200).optional(),
+    qemuUnknown: text(200).optional(),
     peer: PeerView,
     checkpointDelayMs: ms(3_600_000).optional(),
     watchdog: WatchdogStatus,
@@ -158,9 +160,9 @@ export const PairSpec = z
   })
   .openapi("PairSpec");
 
-export const FailoverRequest = z.object({ target: Id, reason: z.string().max(500).optional() }).openapi("FailoverRequest");
-export const MaintenanceRequest = z.object({ enabled: z.boolean(), reason: z.string().max(500).optional() }).openapi("MaintenanceRequest");
-export const ResolveRequest = z.object({ servingNode: Id.nullable(), reason: z.string().min(1).max(500) }).openapi("ResolveRequest");
+export const FailoverRequest = z.object({ target: Id, reason: text(500).optional() }).openapi("FailoverRequest");
+export const MaintenanceRequest = z.object({ enabled: z.boolean(), reason: text(500).optional() }).openapi("MaintenanceRequest");
+export const ResolveRequest = z.object({ servingNode: Id.nullable(), reason: text(500, 1) }).openapi("ResolveRequest");
 
 export const Order = z
   .object({

@@ -149,3 +149,11 @@ export function qemuGone(r: Pick<BeatReport, "qemu" | "qemuUnknown">): boolean {
 export function reportsServing(r: Pick<BeatReport, "vm" | "colo"> | null): boolean {
   return !!r?.vm?.running && r.colo?.mode !== "secondary";
 }
+
+/** C0 and C1 control characters: never in text that reaches a terminal, a page or Slack. */
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** Agent text as it may be reported: control characters become spaces, and it is capped. */
+export function reportable(text: string, max: number): string {
+  return text.replace(CONTROL_CHARS, " ").slice(0, max);
+}

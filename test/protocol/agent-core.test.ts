@@ -304,3 +304,13 @@ describe("agent core: a reply is held to the agent's own rules", () => {
     expect(kinds(c.reply(reply({ epoch: 4, order: { id: "p:4", action: "failover", epoch: 4, peerFenced: true } }), 30, 4, 40))).toContain("failover");
   });
 });
+
+describe("agent core: what it reports is fit to show", () => {
+  it("turns control characters in QEMU's error texts into spaces before an acknowledgement carries them", () => {
+    const c = core();
+    c.observe(QEMU, answer("secondary"), 0);
+    c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
+    c.runbookDone("p:1", { ok: false, step: "drive_add", error: "Duplicate nodes\r\n\u001b[31m" }, 20);
+    expect(c.beat(21).report.ack).toEqual({ orderId: "p:1", state: "failed", step: "drive_add", error: "Duplicate nodes   [31m" });
+  });
+});

@@ -89,6 +89,14 @@ describe("heartbeats", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("node_mismatch");
   });
 
+  it("refuses control characters in what an agent reports (they would reach pages, Slack and terminals)", async () => {
+    const { id, tokens } = await createPair();
+    const bad = await beat(id, tokens.n1!, { ...beatBody("n1"), ack: { orderId: "x", state: "failed", error: "boom\u001b[2J\u0007" } });
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { error: { code: string; path: string[] } }).error).toMatchObject({ code: "invalid_body", path: ["ack", "error"] });
+    expect((await beat(id, tokens.n1!, { ...beatBody("n1"), ack: { orderId: "x", state: "failed", error: "boom" } })).status).toBe(200);
+  });
+
   it("ignores unknown fields and names the path of a wrong one", async () => {
     const { id, tokens } = await createPair();
     expect((await beat(id, tokens.n1!, { ...beatBody("n1"), future: 1 } as never)).status).toBe(200);

@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { createPair } from "../../src/protocol/arbiter/state.js";
+import { outgoing } from "../../src/service/notify/messages.js";
+import type { Sink } from "../../src/service/notify/sinks.js";
 import { RETRY_FOR_MS, classify, nextAttemptAt, parseRetryAfter } from "../../src/service/notify/retry.js";
 import { alarmToSet } from "../../src/service/schedule.js";
 
@@ -32,5 +35,25 @@ describe("the one alarm", () => {
     expect(alarmToSet([5000, null], 4000)).toBeNull();
     expect(alarmToSet([5000, 2000], 4000)).toBe(2000);
     expect(alarmToSet([null, null], null)).toBeNull();
+  });
+});
+
+describe("what Slack is sent", () => {
+  const d = createPair({ pairId: "web1", primary: "a", secondary: "b" }, 0).durable;
+  const slack: Sink = { id: "s1", type: "slack", url: "https://hooks.slack.test/x" };
+  const text = (message: string) => {
+    const ev = { type: "failover_failed" as const, at: 0, epoch: 1, actor: "agent:a", message };
+    const [o] = outgoing([ev], d, [slack], () => "e1", undefined);
+    return (JSON.parse(o!.body) as { text: string }).text;
+  };
+
+  it("escapes what agents and operators wrote: no mentions, no disguised links", () => {
+    const t = text("failed at <!channel> see <https://evil.test|the runbook> & more");
+    expect(t).not.toMatch(/<!channel>|<https:\/\/evil/);
+    expect(t).toContain("&lt;!channel&gt; see &lt;https://evil.test|the runbook&gt; &amp; more");
+  });
+
+  it("caps agent text", () => {
+    expect(text("x".repeat(2000)).length).toBeLessThan(700);
   });
 });

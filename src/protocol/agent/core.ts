@@ -12,7 +12,7 @@ import { TIMING_LIMITS, type Timings, fenceBound, implausibleTimings } from "../
 
 /** Epochs grow by one per order: a reply this far beyond any seen is not the arbiter's. */
 const MAX_EPOCH_STEP = 10_000;
-import { type Ack, type BeatReport, type ColoEndpoint, type ColoMode, type OrderAction, type QemuInstance, sameInstance } from "../types.js";
+import { type Ack, type BeatReport, type ColoEndpoint, type ColoMode, type OrderAction, type QemuInstance, reportable, sameInstance } from "../types.js";
 import { type ReplicationEvent, type ReplicationTracker, lastCheckpointBound, replicationView, track, unwatchedTracker } from "./replication-view.js";
 import {
   type Cover,
@@ -333,7 +333,7 @@ export class AgentCore {
       colo: k ? { ...k.colo } : null,
       vm: k ? { ...k.vm } : null,
       qemu: this.instance,
-      ...(q.kind === "unknown" ? { qemuUnknown: q.why.slice(0, 200) } : {}),
+      ...(q.kind === "unknown" ? { qemuUnknown: reportable(q.why, 200) } : {}),
       peer: {
         replicating: view.healthy,
         view: view.state,
@@ -547,7 +547,9 @@ export class AgentCore {
     if (q) this.#begin(q, now);
   }
 
-  #finish(ack: Ack) {
+  #finish(given: Ack) {
+    // QEMU's texts can hold line breaks; the arbiter accepts no control characters.
+    const ack: Ack = { ...given, ...(given.step !== undefined ? { step: reportable(given.step, 100) } : {}), ...(given.error !== undefined ? { error: reportable(given.error, 2000) } : {}) };
     this.#result = { ack, seq: this.#seq };
     const k = this.#kept.order;
     if (k?.id === ack.orderId && !k.finished) this.#keep({ order: { ...k, finished: ack } });

@@ -96,13 +96,20 @@ export function outgoing(events: LogEvent[], d: DurableState, sinks: Sink[], nex
   return out;
 }
 
+/** Slack's control characters in a value: `<!channel>` or `<url|text>` in what an agent or operator wrote must stay text. */
+const slackText = (v: string) => v.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** Agent text (QEMU's errors, up to 2,000 characters) is capped in pages; the event log keeps it whole. */
+const MAX_REASON = 500;
+const capped = (v: string) => (v.length > MAX_REASON ? `${v.slice(0, MAX_REASON)}…` : v);
+
 function render(s: Sink, e: LogEvent, ev: WebhookEvent): string | null {
   if (s.type === "webhook") return e.type === "state_changed" && ev.state !== "both_down" ? null : JSON.stringify(ev);
   if (s.type === "slack") {
     if (e.type === "state_changed" && ev.state !== "both_down") return null;
-    const nodes = ev.nodes.map((n) => `${n.id} (${n.role}${n.id === ev.activeNode ? ", active" : ""})`).join(", ");
+    const nodes = ev.nodes.map((n) => `${slackText(n.id)} (${n.role}${n.id === ev.activeNode ? ", active" : ""})`).join(", ");
     const link = ev.link ? ` <${ev.link}|status>` : "";
-    return JSON.stringify({ text: `*${ev.pairId}* ${ev.state.replace(/_/g, " ")}: ${ev.reason}. Nodes: ${nodes}. Epoch ${ev.epoch}.${link}` });
+    return JSON.stringify({ text: `*${slackText(ev.pairId)}* ${ev.state.replace(/_/g, " ")}: ${slackText(capped(ev.reason))}. Nodes: ${nodes}. Epoch ${ev.epoch}.${link}` });
   }
   // PagerDuty: only the incident. A trigger when protection is lost, re-triggered as it worsens, resolved when restored.
   if (!ev.incident) return null;
@@ -117,7 +124,7 @@ function render(s: Sink, e: LogEvent, ev: WebhookEvent): string | null {
       ? {}
       : {
           payload: {
-            summary: `${ev.pairId}: ${ev.state.replace(/_/g, " ")} (${ev.reason})`.slice(0, 1024),
+            summary: `${ev.pairId}: ${ev.state.replace(/_/g, " ")} (${capped(ev.reason)})`.slice(0, 1024),
             source: ev.pairId,
             severity: severityOf(ev.state),
             timestamp: ev.at,
