@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createPair } from "../../src/protocol/arbiter/state.js";
 import { outgoing } from "../../src/service/notify/messages.js";
-import type { Sink } from "../../src/service/notify/sinks.js";
+import { attempt } from "../../src/service/notify/deliver.js";
+import { type Sink, resolveSinks } from "../../src/service/notify/sinks.js";
 import { RETRY_FOR_MS, classify, nextAttemptAt, parseRetryAfter } from "../../src/service/notify/retry.js";
 import { alarmToSet } from "../../src/service/schedule.js";
 
@@ -55,5 +56,22 @@ describe("what Slack is sent", () => {
 
   it("caps agent text", () => {
     expect(text("x".repeat(2000)).length).toBeLessThan(700);
+  });
+});
+
+describe("webhook secrets", () => {
+  const spec = (secret: string) => [{ type: "webhook" as const, url: "https://hooks.test/x", secret }];
+
+  it("are refused at PUT unless they decode to at least 24 bytes", () => {
+    expect(resolveSinks(spec("whsec_AAAAA"), [], false)).toMatchObject({ field: "sinks.0.secret" });
+    expect(resolveSinks(spec(`whsec_${btoa("short")}`), [], false)).toMatchObject({ field: "sinks.0.secret" });
+    expect(resolveSinks(spec(`whsec_${btoa("x".repeat(24))}`), [], false)).toEqual([{ id: "webhook-0", type: "webhook", url: "https://hooks.test/x", secret: `whsec_${btoa("x".repeat(24))}` }]);
+  });
+
+  it("one stored before the check fails its delivery for good, with the reason recorded, instead of blocking the sink", async () => {
+    const sink: Sink = { id: "w", type: "webhook", url: "https://hooks.test/x", secret: "whsec_AAAAA" };
+    const out = await attempt(sink, { id: 1, sinkId: "w", eventId: "e1", body: "{}", attempts: 0, nextAt: 0, createdAt: 0, lastError: null } as never, 0);
+    expect(out.result).toMatchObject({ kind: "permanent" });
+    expect(out.status).toBe("bad_secret");
   });
 });

@@ -12,7 +12,12 @@ export async function attempt(sink: Sink, entry: OutboxEntry, now: number, timeo
     const ts = Math.floor(now / 1000);
     headers["webhook-id"] = entry.eventId;
     headers["webhook-timestamp"] = String(ts);
-    headers["webhook-signature"] = await signWebhook(sink.secret, entry.eventId, ts, entry.body);
+    try {
+      headers["webhook-signature"] = await signWebhook(sink.secret, entry.eventId, ts, entry.body);
+    } catch (e) {
+      // Never retried into a stuck outbox: recorded and dead-lettered like any permanent failure.
+      return { status: "bad_secret", result: { kind: "permanent", error: e instanceof Error ? e.message : String(e) } };
+    }
   }
   try {
     const res = await fetch(sink.url, { method: "POST", headers, body: entry.body, signal: AbortSignal.timeout(timeoutMs) });

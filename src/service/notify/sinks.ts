@@ -1,4 +1,5 @@
 /** Pager sinks as stored: with their secrets, which only ever leave redacted. */
+import { webhookKey } from "./sign.js";
 import type { SinkSpecBody } from "../../api/schemas.js";
 
 export const PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue";
@@ -32,6 +33,7 @@ export function resolveSinks(specs: SinkSpecBody[], stored: Sink[], allowInsecur
     } else {
       const secret = s.secret ?? (same?.type === "webhook" ? same.secret : undefined);
       if (!secret) return { field: `sinks.${i}.secret`, message: "a new webhook sink needs its secret (whsec_<base64>)" };
+      if (!webhookKey(secret)) return { field: `sinks.${i}.secret`, message: "the secret must be whsec_ and base64 of at least 24 bytes (Standard Webhooks)" };
       out.push({ id, type: "webhook", url, secret });
     }
   }
