@@ -340,7 +340,7 @@ async function reprotectPause(memoryMiB: number): Promise<{ memoryMiB: number; p
 
 // ---- main ------------------------------------------------------------------------------------
 
-dev = await startDev({ BENCH_FLOOR: "1" });
+dev = await startDev({ BENCH_FLOOR: "1", BEAT_RATE_LIMIT: "off" });
 try {
   log("1/4 heartbeat handling vs the floor");
   const load1 = await heartbeatLoad(1);

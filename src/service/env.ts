@@ -18,6 +18,8 @@ export interface Env {
   LOCATION_HINT?: string;
   /** Only for `npm run bench`: enables GET /bench/floor/:pairId, one bare Durable Object round trip. */
   BENCH_FLOOR?: string;
+  /** "off" only for `npm run bench`, which hammers one node's beats on purpose. */
+  BEAT_RATE_LIMIT?: string;
   /** How long one delivery attempt may take (default 10 s). */
   SINK_TIMEOUT_MS?: string;
   /** Only in tests: lets a test move the Durable Object's clock. */

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   nothing_to_reprotect: 409,
   no_incoming_secondary: 409,
   pair_exists: 412,
+  rate_limited: 429,
   body_too_large: 413,
   unsupported_media_type: 415,
   malformed_json: 400,

@@ -9,7 +9,7 @@ import type { z } from "@hono/zod-openapi";
 import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../protocol/arbiter/decide.js";
 import { nextDeadline } from "../protocol/arbiter/deadline.js";
 import type { LogEvent } from "../protocol/arbiter/events.js";
-import { type ArbiterState, createPair, restore } from "../protocol/arbiter/state.js";
+import { type ArbiterState, agentTimings, createPair, restore } from "../protocol/arbiter/state.js";
 import { type Health, health, pastLease } from "../protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, type PairConfig, checkTimings } from "../protocol/timing.js";
 import type { Order } from "../protocol/types.js";
@@ -17,6 +17,7 @@ import type { Principal } from "./auth.js";
 import { type Clock, clockFor } from "./clock.js";
 import type { Env } from "./env.js";
 import { type ApiError, type Result, apiError, fail, ok } from "./errors.js";
+import { BEAT_BURST, type Bucket, beatRate, take } from "./rate-limit.js";
 import { attempt } from "./notify/deliver.js";
 import { outgoing } from "./notify/messages.js";
 import { nextAttemptAt } from "./notify/retry.js";
@@ -31,6 +32,7 @@ type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | 
 
 /** Delivered outbox entries are kept this long (their attempts stay visible), then dropped. */
 const DELIVERED_KEPT_MS = 7 * 24 * 3600 * 1000;
+const GUARD_NOTICE_EVERY_MS = 60_000;
 
 export interface PutResult {
   created: boolean;
@@ -71,6 +73,7 @@ export class PairObject extends DurableObject<Env> {
   async heartbeat(secret: string, body: HeartbeatBody): Promise<Result<BeatReply>> {
     const auth = await this.#agentAuth(body.nodeId, secret);
     if (!auth.ok) return auth;
+    if (!this.#admitBeat(body.nodeId)) return fail("rate_limited", `${body.nodeId} beats faster than its configuration allows: beat every heartbeatIntervalMs`);
     // Rotation: the old token works until the first beat that uses the new one.
     const t = this.#tokens.get(body.nodeId)!;
     if (auth.value === "current" && t.prevHash) {
@@ -79,6 +82,32 @@ export class PairObject extends DurableObject<Env> {
     }
     const out = await this.#apply({ type: "beat", report: body });
     return out.reply ? ok(out.reply) : { ok: false, error: rejectionError(out) };
+  }
+
+  /** When each node's watchdog change last went to the sinks (in memory, like the buckets). */
+  readonly #guardNoticeAt = new Map<string, number>();
+
+  /**
+   * A watchdog that flaps pages once a minute per node, not per flip: the event log keeps every
+   * change, and the status always shows the current one.
+   */
+  #flapping(e: LogEvent): boolean {
+    if (e.type !== "node_unguarded" || !e.node) return false;
+    const last = this.#guardNoticeAt.get(e.node);
+    if (last !== undefined && e.at - last < GUARD_NOTICE_EVERY_MS) return true;
+    this.#guardNoticeAt.set(e.node, e.at);
+    return false;
+  }
+
+  /** In memory: an eviction resets it, which only ever admits more. */
+  readonly #buckets = new Map<string, Bucket>();
+
+  #admitBeat(node: string): boolean {
+    if (this.env.BEAT_RATE_LIMIT === "off") return true;
+    const now = this.#clock.now();
+    const b = this.#buckets.get(node) ?? { tokens: BEAT_BURST, at: now };
+    this.#buckets.set(node, b);
+    return take(b, now, beatRate(agentTimings(this.#state!.durable).heartbeatIntervalMs));
   }
 
   // ---- reads -------------------------------------------------------------
@@ -262,9 +291,10 @@ export class PairObject extends DurableObject<Env> {
     // Written before the response leaves (the output gate holds it until the write is durable).
     this.#store.saveDurable(out.state.durable);
     this.#store.appendEvents(out.events);
-    if (this.#sinks.length > 0 && out.events.length > 0) {
+    const notify = out.events.filter((e) => !this.#flapping(e));
+    if (this.#sinks.length > 0 && notify.length > 0) {
       const d = out.state.durable;
-      const items = outgoing(out.events, d, this.#sinks, () => this.#store.nextEventId(d.pairId), this.env.PUBLIC_BASE_URL);
+      const items = outgoing(notify, d, this.#sinks, () => this.#store.nextEventId(d.pairId), this.env.PUBLIC_BASE_URL);
       if (items.length > 0) {
         this.#store.enqueue(items, this.#clock.now());
         this.#outboxDue = this.#store.nextDue();

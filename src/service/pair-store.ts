@@ -24,6 +24,24 @@ const HISTORY_LIMIT = 20;
 /** Events kept per pair: the oldest go first. */
 export const EVENT_LOG_LIMIT = 2000;
 
+/** Operator and security events, and the outcomes a post-mortem needs: kept apart from churn. */
+export const KEPT_EVENTS: LogEvent["type"][] = [
+  "pair_created",
+  "pair_updated",
+  "token_rotated",
+  "maintenance_entered",
+  "maintenance_left",
+  "resolved",
+  "config_changed",
+  "needs_operator",
+  "failover_completed",
+  "failover_failed",
+  "failover_outcome_unknown",
+  "fence_failed",
+];
+export const KEPT_EVENT_LIMIT = 1000;
+const KEPT_LIST = KEPT_EVENTS.map((t) => `'${t}'`).join(", ");
+
 export interface StoredEvent extends LogEvent {
   id: number;
 }
@@ -128,7 +146,10 @@ export class PairStore {
         e.data ? JSON.stringify(e.data) : null,
       );
     }
-    if (events.length > 0) this.#write("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", EVENT_LOG_LIMIT);
+    if (events.length === 0) return;
+    // Agent-driven churn is pruned on its own: it never pushes out what operators did or must see.
+    this.#write(`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE type NOT IN (${KEPT_LIST}) ORDER BY id DESC LIMIT -1 OFFSET ?)`, EVENT_LOG_LIMIT);
+    this.#write(`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE type IN (${KEPT_LIST}) ORDER BY id DESC LIMIT -1 OFFSET ?)`, KEPT_EVENT_LIMIT);
   }
 
   /** Newest first; `before`/`after` are event ids. */
@@ -224,10 +245,10 @@ export class PairStore {
     return new Map(rows.map((r) => [r.sink_id, { pending: Number(r.pending), deadLettered: Number(r.dead), lastError: r.last_error }]));
   }
 
-  /** Delivered entries are dropped after a while; the event log keeps what happened. */
+  /** Delivered and dead-lettered entries are dropped after a while; the event log keeps what happened. */
   pruneDelivered(before: number) {
-    const n = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'delivered' AND created_at < ?", before).toArray()[0]?.n ?? 0;
-    if (n > 0) this.#write("DELETE FROM outbox WHERE state = 'delivered' AND created_at < ?", before);
+    const n = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('delivered', 'dead') AND created_at < ?", before).toArray()[0]?.n ?? 0;
+    if (n > 0) this.#write("DELETE FROM outbox WHERE state IN ('delivered', 'dead') AND created_at < ?", before);
   }
 
   async setAlarm(at: number) {

@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { HeartbeatReplyBody as HeartbeatReply } from "../../src/api/schemas.js";
 import { testClock } from "../../src/service/clock.js";
 import type { PairObject } from "../../src/service/pair-object.js";
+import { EVENT_LOG_LIMIT, PairStore } from "../../src/service/pair-store.js";
+import { BEAT_BURST } from "../../src/service/rate-limit.js";
 import { beat, beatBody, call, createPair, env } from "./helpers.js";
 
 const stubOf = (id: string) => env.PAIRS.get(env.PAIRS.idFromName(id));
@@ -96,5 +98,48 @@ describe("the pair's Durable Object", () => {
     expect(types).toContain("order_acknowledged/agent:n1");
     expect(types).toContain("node_fenced/agent:n1");
     expect(types.at(-1)).toBe("pair_created/admin");
+  });
+});
+
+describe("one node's token cannot flood the pair", () => {
+  it("refuses beats far faster than the configuration with 429 rate_limited, changing nothing", async () => {
+    const p = await protectedPair();
+    const codes: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      const res = await beat(p.id, p.tokens.n1!, beatBody("n1", { watchdog: { armed: i % 2 === 0 } }));
+      codes.push(res.status);
+      if (res.status === 429) expect(((await res.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+      else await res.body?.cancel();
+    }
+    const refused = codes.filter((c) => c === 429).length;
+    expect(refused).toBeGreaterThan(50);
+    expect(codes.filter((c) => c === 200).length).toBeLessThanOrEqual(BEAT_BURST);
+    // Refused beats logged nothing: the flips seen are only those admitted.
+    const ev = (await (await call("GET", `/v1/pairs/${p.id}/events?limit=500`)).json()) as { events: { type: string }[] };
+    expect(ev.events.filter((e) => e.type === "node_unguarded" || e.type === "node_guarded").length).toBeLessThanOrEqual(BEAT_BURST);
+    // Time refills it.
+    testClock.advance(2000);
+    expect((await beat(p.id, p.tokens.n1!, beatBody("n1"))).status).toBe(200);
+  });
+
+  it("keeps operator and security events however much agent-driven churn is logged", async () => {
+    const p = await protectedPair();
+    await runInDurableObject(stubOf(p.id), (_o: PairObject, state: DurableObjectState) => {
+      const store = new PairStore(state.storage);
+      const churn = Array.from({ length: EVENT_LOG_LIMIT + 100 }, (_, i) => ({ type: "node_unguarded" as const, at: i, epoch: 0, actor: "agent:n1", message: "flip" }));
+      store.appendEvents(churn);
+      const all = store.events(500).concat(store.events(500, store.events(500).at(-1)!.id));
+      expect(store.events(1)[0]!.type).toBe("node_unguarded");
+      const types = new Set<string>();
+      let before: number | undefined;
+      for (;;) {
+        const page = store.events(500, before);
+        if (page.length === 0) break;
+        for (const e of page) types.add(e.type);
+        before = page.at(-1)!.id;
+      }
+      expect(types.has("pair_created")).toBe(true);
+      expect(all.length).toBe(1000);
+    });
   });
 });

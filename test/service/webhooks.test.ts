@@ -212,3 +212,20 @@ describe("pager webhooks", () => {
     expect(r.order?.action).toBe("failover");
   });
 });
+
+describe("a flapping watchdog", () => {
+  it("pages once a minute per node, however often it flips; the event log keeps every flip", async () => {
+    const p = await protectedPair([{ type: "slack", url: "http://sink.test/slack/T0/B0/XYZ" }]);
+    for (let i = 0; i < 10; i++) {
+      testClock.advance(1000);
+      await beat(p.id, p.tokens.n1!, beatBody("n1", { watchdog: { armed: i % 2 === 1, timeoutMs: 1000 } }));
+      await beat(p.id, p.tokens.n2!, beatBody("n2"));
+    }
+    await deliver(p.id);
+    await deliver(p.id);
+    const guard = to("/slack/T0/B0/XYZ").filter((s) => /watchdog/.test(s.body));
+    expect(guard.length).toBe(1);
+    const ev = (await (await call("GET", `/v1/pairs/${p.id}/events?limit=100`)).json()) as { events: { type: string }[] };
+    expect(ev.events.filter((e) => e.type === "node_unguarded").length).toBe(5);
+  });
+});
