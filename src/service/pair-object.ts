@@ -177,6 +177,7 @@ export class PairObject extends DurableObject<Env> {
     const primary = spec.nodes.find((n) => n.role === "primary")!.id;
     const secondary = spec.nodes.find((n) => n.role === "secondary")!.id;
     const now = this.#clock.now();
+    this.#store.ensureSchema();
     this.#state = createPair({ pairId, primary, secondary, config, epoch: this.#store.tombstoneEpoch() }, now);
     const agentTokens: Record<string, string> = {};
     for (const node of [primary, secondary]) agentTokens[node] = await this.#issueToken(pairId, node, false);

@@ -59,9 +59,19 @@ export class PairStore {
   #storage: DurableObjectStorage;
   #persisted: string | null = null;
 
+  /** Whether this object has tables: a request for a pair that was never created must create no storage. */
+  #ready: boolean;
+
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
     this.#sql = storage.sql;
+    this.#ready = this.#sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'kv'").toArray().length > 0;
+  }
+
+  /** The tables, created only when a pair is: before that, reads find nothing and nothing is written. */
+  ensureSchema() {
+    if (this.#ready) return;
+    this.#ready = true;
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS tokens (node TEXT PRIMARY KEY, hash TEXT NOT NULL, prev_hash TEXT);
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL,
@@ -84,6 +94,7 @@ export class PairStore {
   }
 
   loadDurable(): DurableState | null {
+    if (!this.#ready) return null;
     const v = this.#get("durable");
     this.#persisted = v;
     return v ? (JSON.parse(v) as DurableState) : null;
@@ -100,6 +111,7 @@ export class PairStore {
 
   /** The epoch a deleted pair id left behind: a re-created pair continues from it. */
   tombstoneEpoch(): number {
+    if (!this.#ready) return 0;
     return Number(this.#get("tombstone") ?? 0);
   }
 

@@ -143,3 +143,13 @@ describe("one node's token cannot flood the pair", () => {
     });
   });
 });
+
+describe("strangers", () => {
+  it("create no storage: a forged agent token for a pair that was never created leaves its object without tables", async () => {
+    const id = `never-${Math.random().toString(36).slice(2)}`;
+    const res = await beat(id, `${id}~n1~${"f".repeat(40)}`, beatBody("n1"));
+    expect(res.status).toBe(401);
+    const tables = await runInDurableObject(stubOf(id), (_o: PairObject, state: DurableObjectState) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray());
+    expect(tables).toEqual([]);
+  });
+});
