@@ -12,7 +12,7 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token TOKEN] [--json] <command
   pair create <pair> --primary NODE --secondary NODE [--heartbeat-ms N] [--lease-ms N] [--stall-ms N]
                      [--fence-ms N] [--watchdog-ms N] [--hold-down-ms N] [--failsafe on|off] [--require-watchdog on|off]
   pair show <pair>            pair list            pair delete <pair> [--force]
-  token rotate <pair> <node>
+  token rotate <pair> <node> [--revoke]
   failover <pair> <node> [--reason TEXT]
   maintenance <pair> on|off [--reason TEXT]
   resolve <pair> --serving NODE|none --reason TEXT
@@ -47,6 +47,7 @@ const OPTIONS = {
   failsafe: { type: "string" },
   "require-watchdog": { type: "string" },
   force: { type: "boolean", default: false },
+  revoke: { type: "boolean", default: false },
   reason: { type: "string" },
   serving: { type: "string" },
   limit: { type: "string" },
@@ -196,9 +197,10 @@ async function run(argv: string[]): Promise<void> {
       await api.call("DELETE", `${pairPath(a)}${f.force ? "?force=true" : ""}`);
       return out(`pair ${a} deleted`, { deleted: a });
     case "token rotate": {
-      if (!b) usage("token rotate <pair> <node>");
-      const r = await api.call<{ token: string }>("POST", `${pairPath(a)}/nodes/${encodeURIComponent(b)}/token`);
-      return out(`new agent token for ${b} (shown once; the old one works until the agent first uses this one):\n  ${r.token}`, r);
+      if (!b) usage("token rotate <pair> <node> [--revoke]");
+      const r = await api.call<{ token: string; previousValidUntil: number | null }>("POST", `${pairPath(a)}/nodes/${encodeURIComponent(b)}/token${f.revoke ? "?revoke=true" : ""}`);
+      const old = r.previousValidUntil === null ? "the old one is revoked" : `the old one works until the agent first uses this one, at most until ${time(r.previousValidUntil)}`;
+      return out(`new agent token for ${b} (shown once; ${old}):\n  ${r.token}`, r);
     }
     case "failover": {
       if (!a) usage("failover <pair> <node>");

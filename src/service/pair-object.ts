@@ -33,6 +33,8 @@ type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | 
 /** Delivered outbox entries are kept this long (their attempts stay visible), then dropped. */
 const DELIVERED_KEPT_MS = 7 * 24 * 3600 * 1000;
 const GUARD_NOTICE_EVERY_MS = 60_000;
+/** How long a rotated-out agent token may still work while its agent has not used the new one. */
+export const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 
 export interface PutResult {
   created: boolean;
@@ -44,7 +46,7 @@ export class PairObject extends DurableObject<Env> {
   #store: PairStore;
   #clock: Clock;
   #state: ArbiterState | null = null;
-  #tokens = new Map<string, { hash: string; prevHash: string | null }>();
+  #tokens = new Map<string, { hash: string; prevHash: string | null; prevUntil: number | null }>();
   #alarmAt: number | null = null;
   #sinks: Sink[] = [];
   #delivering: Promise<void> | null = null;
@@ -60,7 +62,7 @@ export class PairObject extends DurableObject<Env> {
       if (!d) return;
       // A (re)start: every node counts as granted a lease now (the protocol's restart rule).
       this.#state = restore(d, this.#clock.now());
-      this.#tokens = this.#store.tokenHashes();
+      this.#tokens = new Map([...this.#store.tokenHashes()].map(([node, t]) => [node, { ...t, prevUntil: this.#store.previousTokenUntil(node) }]));
       this.#sinks = this.#store.sinks();
       this.#outboxDue = this.#store.nextDue();
       this.#alarmAt = await this.#store.getAlarm();
@@ -196,13 +198,22 @@ export class PairObject extends DurableObject<Env> {
     return ok({ issued: out.issued, status: this.#status() });
   }
 
-  async rotateToken(nodeId: string): Promise<Result<{ token: string }>> {
+  /**
+   * A new agent token. The old one works until the agent first uses the new one, for at most
+   * ROTATION_GRACE_MS; with `revoke` it stops at once (a token known to be leaked).
+   */
+  async rotateToken(nodeId: string, revoke = false): Promise<Result<{ token: string; previousValidUntil: number | null }>> {
     const s = this.#state;
     if (!s) return fail("pair_not_found", "no such pair");
     if (!s.durable.nodeIds.includes(nodeId)) return fail("unknown_node", `node ${nodeId} is not in pair ${s.durable.pairId}`);
-    const token = await this.#issueToken(s.durable.pairId, nodeId, true);
-    this.#store.appendEvents([serviceEvent(s, this.#clock.now(), "token_rotated", `agent token of ${nodeId} rotated`, nodeId)]);
-    return ok({ token });
+    const now = this.#clock.now();
+    const token = await this.#issueToken(s.durable.pairId, nodeId, !revoke);
+    const until = revoke ? null : now + ROTATION_GRACE_MS;
+    if (until !== null) this.#store.setPreviousTokenUntil(nodeId, until);
+    this.#tokens.get(nodeId)!.prevUntil = until;
+    const how = revoke ? "revoked at once" : `the old one works until the agent uses the new one, at most until ${new Date(until!).toISOString()}`;
+    this.#store.appendEvents([serviceEvent(s, now, "token_rotated", `agent token of ${nodeId} rotated: ${how}`, nodeId)]);
+    return ok({ token, previousValidUntil: until });
   }
 
   async remove(force: boolean): Promise<Result<null>> {
@@ -322,7 +333,8 @@ export class PairObject extends DurableObject<Env> {
     const t = this.#tokens.get(nodeId);
     if (!this.#state || !t) return fail("unknown_token", "unknown token");
     if (await secretMatches(secret, t.hash)) return ok("current");
-    if (t.prevHash && (await secretMatches(secret, t.prevHash))) return ok("previous");
+    const graceOver = t.prevUntil !== null && this.#clock.now() > t.prevUntil;
+    if (t.prevHash && !graceOver && (await secretMatches(secret, t.prevHash))) return ok("previous");
     return fail("unknown_token", "unknown token");
   }
 
@@ -331,7 +343,7 @@ export class PairObject extends DurableObject<Env> {
     const hash = toHex(await sha256(t.secret));
     const prev = keepPrevious ? (this.#tokens.get(nodeId)?.hash ?? null) : null;
     this.#store.setToken(nodeId, hash, keepPrevious);
-    this.#tokens.set(nodeId, { hash, prevHash: prev });
+    this.#tokens.set(nodeId, { hash, prevHash: prev, prevUntil: null });
     return t.token;
   }
 

@@ -141,6 +141,17 @@ export class PairStore {
     );
   }
 
+  /** Until when a rotated node's previous token still works (absent: until its new one is used). */
+  previousTokenUntil(node: string): number | null {
+    if (!this.#ready) return null;
+    const v = this.#get(`prev_until:${node}`);
+    return v === null ? null : Number(v);
+  }
+
+  setPreviousTokenUntil(node: string, until: number) {
+    this.#write("INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", `prev_until:${node}`, String(until));
+  }
+
   forgetPreviousToken(node: string) {
     this.#write("UPDATE tokens SET prev_hash = NULL WHERE node = ?", node);
   }

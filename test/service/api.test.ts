@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { testClock } from "../../src/service/clock.js";
+import { ROTATION_GRACE_MS } from "../../src/service/pair-object.js";
 import { ADMIN, beat, beatBody, call, createPair, pairId } from "./helpers.js";
 
 describe("pairs", () => {
@@ -113,6 +115,21 @@ describe("heartbeats", () => {
     expect((await beat(id, tokens.n1!, beatBody("n1"))).status).toBe(200);
     expect((await beat(id, token, beatBody("n1"))).status).toBe(200);
     expect((await beat(id, tokens.n1!, beatBody("n1"))).status).toBe(401);
+  });
+
+  it("revokes a leaked token at once, and bounds the grace of an unused rotation in time", async () => {
+    const { id, tokens } = await createPair();
+    const revoked = (await (await call("POST", `/v1/pairs/${id}/nodes/n1/token?revoke=true`)).json()) as { token: string; previousValidUntil: number | null };
+    expect(revoked.previousValidUntil).toBeNull();
+    expect((await beat(id, tokens.n1!, beatBody("n1"))).status).toBe(401);
+    expect((await beat(id, revoked.token, beatBody("n1"))).status).toBe(200);
+
+    const rotated = (await (await call("POST", `/v1/pairs/${id}/nodes/n2/token`)).json()) as { token: string; previousValidUntil: number };
+    expect(Math.abs(rotated.previousValidUntil - testClock.now() - ROTATION_GRACE_MS)).toBeLessThan(5000);
+    expect((await beat(id, tokens.n2!, beatBody("n2"))).status).toBe(200);
+    testClock.advance(ROTATION_GRACE_MS + 1);
+    expect((await beat(id, tokens.n2!, beatBody("n2"))).status).toBe(401);
+    expect((await beat(id, rotated.token, beatBody("n2"))).status).toBe(200);
   });
 });
 

@@ -45,10 +45,10 @@ const reprotect = createRoute({
 const rotate = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/nodes/{nodeId}/token",
-  summary: "Rotate a node's agent token; the old one works until the first beat with the new one",
+  summary: "Rotate a node's agent token; the old one works until the first beat with the new one, for at most 24 h; ?revoke=true stops it at once",
   middleware: [authenticate("admin")] as const,
-  request: { params: PairParams.extend({ nodeId: Id }) },
-  responses: { 200: json(z.object({ token: z.string() }), "the new token (shown once)"), ...errors, ...pairErrors },
+  request: { params: PairParams.extend({ nodeId: Id }), query: z.object({ revoke: z.enum(["true", "false"]).optional() }) },
+  responses: { 200: json(z.object({ token: z.string(), previousValidUntil: z.number().nullable() }), "the new token (shown once), and until when the old one may still work"), ...errors, ...pairErrors },
 });
 
 export function operatorRoutes(app: OpenAPIHono<AppEnv>) {
@@ -76,6 +76,6 @@ export function operatorRoutes(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(rotate, async (c) => {
     const { pairId, nodeId } = c.req.valid("param");
-    return reply(c, await pairStub(c, pairId).rotateToken(nodeId)) as never;
+    return reply(c, await pairStub(c, pairId).rotateToken(nodeId, c.req.valid("query").revoke === "true")) as never;
   });
 }
