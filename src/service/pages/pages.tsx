@@ -14,16 +14,22 @@ import type { Env } from "../env.js";
 import { pairStub } from "../http.js";
 import { configuredSecretMatches } from "../tokens.js";
 import { Page, State } from "./layout.js";
+import { SESSION_MS, type SessionScope, issueSession, validSession } from "./session.js";
 
 const COOKIE = "colo_arbiter_session";
 const REFRESH_S = 5;
 
 type PagesEnv = { Bindings: Env };
 
-async function loggedIn(env: Env, token: string | undefined): Promise<boolean> {
-  if (!token) return false;
-  return (await configuredSecretMatches(token, env.ARBITER_ADMIN_TOKEN)) || (await configuredSecretMatches(token, env.STATUS_TOKEN));
+/** Which token a login presented: the admin or the status one. */
+async function scopeOf(env: Env, token: string): Promise<SessionScope | null> {
+  if (await configuredSecretMatches(token, env.ARBITER_ADMIN_TOKEN)) return "admin";
+  if (await configuredSecretMatches(token, env.STATUS_TOKEN)) return "status";
+  return null;
 }
+
+/** The cookie is a read-only session, never a token: a stolen one reads the pages for 12 h at most. */
+const loggedIn = (env: Env, cookie: string | undefined) => validSession(env.ARBITER_ADMIN_TOKEN, cookie, Date.now());
 
 function Login(props: { error?: string }) {
   return (
@@ -42,7 +48,22 @@ function Login(props: { error?: string }) {
 const ago = (ms: number | null) => (ms === null ? "–" : `${(ms / 1000).toFixed(1)} s ago`);
 const at = (t: number) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 
+/** Pages are never cached (they carry a session), framed, sniffed, or leak where they link from. */
+const PAGE_HEADERS: Record<string, string> = {
+  "cache-control": "no-store",
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+};
+
 export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<string, Record<string, { summary?: string }>> }) {
+  for (const path of ["/", "/login", "/logout", "/pairs/*", "/api"]) {
+    app.use(path, async (c, next) => {
+      await next();
+      for (const [k, v] of Object.entries(PAGE_HEADERS)) c.res.headers.set(k, v);
+    });
+  }
   app.get("/", async (c) => {
     if (!(await loggedIn(c.env, getCookie(c, COOKIE)))) return c.html(<Login />);
     const registry = c.env.REGISTRY.get(c.env.REGISTRY.idFromName("registry"));
@@ -82,8 +103,10 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
   app.post("/login", async (c) => {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === "string" ? form.token : "";
-    if (!(await loggedIn(c.env, token))) return c.html(<Login error="That token is not accepted." />, 401);
-    setCookie(c, COOKIE, token, { httpOnly: true, secure: true, sameSite: "Strict", path: "/", maxAge: 12 * 3600 });
+    const scope = await scopeOf(c.env, token);
+    const session = scope ? await issueSession(c.env.ARBITER_ADMIN_TOKEN, scope, Date.now()) : null;
+    if (!session) return c.html(<Login error="That token is not accepted." />, 401);
+    setCookie(c, COOKIE, session, { httpOnly: true, secure: true, sameSite: "Strict", path: "/", maxAge: SESSION_MS / 1000 });
     return c.redirect("/", 303);
   });
 

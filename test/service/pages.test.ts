@@ -1,0 +1,33 @@
+/** The status pages' login, inside workerd: a session cookie that is no API credential. */
+import { describe, expect, it } from "vitest";
+import { ADMIN, call, fetchWorker } from "./helpers.js";
+
+async function login(token: string) {
+  return fetchWorker(new Request("http://arbiter/login", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${encodeURIComponent(token)}` }));
+}
+
+const cookieOf = (res: Response) => /colo_arbiter_session=([^;]+)/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+const page = (cookie: string) => fetchWorker(new Request("http://arbiter/", { headers: { cookie: `colo_arbiter_session=${cookie}` } }));
+
+describe("the status pages' session", () => {
+  it("is not the admin token, opens the pages, and is no API credential", async () => {
+    const res = await login(ADMIN);
+    expect(res.status).toBe(303);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const session = decodeURIComponent(cookieOf(res)!);
+    expect(session).not.toContain(ADMIN);
+    const listed = await page(session);
+    expect(await listed.text()).toContain("<h1>Pairs</h1>");
+    expect(listed.headers.get("cache-control")).toBe("no-store");
+    expect(listed.headers.get("x-frame-options")).toBe("DENY");
+    expect(listed.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect((await call("GET", "/v1/pairs", { token: session })).status).toBe(401);
+  });
+
+  it("refuses a forged or altered session, and a token as a cookie", async () => {
+    const session = decodeURIComponent(cookieOf(await login(ADMIN))!);
+    const altered = session.replace(/\.(\d+)\./, (_m, at: string) => `.${Number(at) + 3_600_000}.`);
+    for (const cookie of [altered, ADMIN, "v1.admin.99999999999999.00"]) expect(await (await page(cookie)).text()).toContain('form class="login"');
+    expect((await login("not-a-token-0123456789abcdefghijkl")).status).toBe(401);
+  });
+});
