@@ -3,11 +3,12 @@
  * colo-arbiter: the operator's command line for the arbiter's HTTP API.
  * Exit codes: 0 done; 1 the arbiter refused (its error code is shown); 2 usage; 3 unreachable or failing.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { describeResync } from "../api/present.js";
 import type { EventBody, PairStatusBody } from "../api/schemas.js";
 
-const USAGE = `usage: colo-arbiter [--url URL] [--token TOKEN] [--json] <command>
+const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKEN] [--json] <command>
 
   pair create <pair> --primary NODE --secondary NODE [--heartbeat-ms N] [--lease-ms N] [--stall-ms N]
                      [--fence-ms N] [--watchdog-ms N] [--hold-down-ms N] [--failsafe on|off] [--require-watchdog on|off]
@@ -20,7 +21,8 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token TOKEN] [--json] <command
   events <pair> [--limit N] [--follow]
   status <pair> [--watch]
 
-URL and token also from COLO_ARBITER_URL and COLO_ARBITER_TOKEN.
+URL and token also from COLO_ARBITER_URL and COLO_ARBITER_TOKEN; --token-file PATH (or
+COLO_ARBITER_TOKEN_FILE) keeps the token out of ps and shell history.
 Exit codes: 0 done, 1 refused by the arbiter, 2 usage, 3 arbiter unreachable or failing.`;
 
 class Exit extends Error {
@@ -35,6 +37,7 @@ class Exit extends Error {
 const OPTIONS = {
   url: { type: "string" },
   token: { type: "string" },
+  "token-file": { type: "string" },
   json: { type: "boolean", default: false },
   primary: { type: "string" },
   secondary: { type: "string" },
@@ -157,8 +160,16 @@ async function run(argv: string[]): Promise<void> {
   const { values: f, positionals: p } = parsed;
   if (f.help || p.length === 0) usage("");
   const url = f.url ?? process.env.COLO_ARBITER_URL;
-  const token = f.token ?? process.env.COLO_ARBITER_TOKEN;
-  if (!url || !token) usage("the arbiter's URL and a token are needed (--url/--token or COLO_ARBITER_URL/COLO_ARBITER_TOKEN)");
+  const tokenFile = f["token-file"] ?? process.env.COLO_ARBITER_TOKEN_FILE;
+  let token = f.token ?? process.env.COLO_ARBITER_TOKEN;
+  if (!token && tokenFile) {
+    try {
+      token = readFileSync(tokenFile, "utf8").trim();
+    } catch (e) {
+      usage(`${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  }
+  if (!url || !token) usage("the arbiter's URL and a token are needed (--url, and --token-file or --token; or COLO_ARBITER_URL, COLO_ARBITER_TOKEN_FILE or COLO_ARBITER_TOKEN)");
   const api = new Api(url, token);
   const out = (human: string, data: unknown) => console.log(f.json ? JSON.stringify(data, null, 2) : human);
   const [cmd, sub, a, b] = p;

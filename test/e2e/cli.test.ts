@@ -1,12 +1,16 @@
 /** The colo-arbiter CLI against `wrangler dev` over real HTTP: tables, --json, errors with their code, exit codes. */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useDevServer } from "./dev.js";
 
 const dev = useDevServer();
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync("npx", ["--no-install", "tsx", "src/cli/colo-arbiter.ts", ...args], {
+  // The built binary, as users run it (npm ci builds dist).
+  const r = spawnSync(process.execPath, ["dist/cli/colo-arbiter.js", ...args], {
     encoding: "utf8",
     env: { ...process.env, COLO_ARBITER_URL: dev.url, COLO_ARBITER_TOKEN: dev.adminToken, ...env },
     timeout: 60_000,
@@ -26,6 +30,16 @@ describe("colo-arbiter CLI", () => {
     const show = cli(["--json", "pair", "show", "cli1"]);
     expect(JSON.parse(show.out)).toMatchObject({ pairId: "cli1", config: { failsafe: false } });
     expect(cli(["pair", "delete", "cli1"]).code).toBe(0);
+  });
+
+  it("reads the token from a file, so it is not in ps, and rotates an agent token with --revoke", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "cli-")), "token");
+    writeFileSync(file, `${dev.adminToken}\n`, { mode: 0o600 });
+    const created = cli(["pair", "create", "cli9", "--primary", "a", "--secondary", "b"], { COLO_ARBITER_TOKEN: "", COLO_ARBITER_TOKEN_FILE: file });
+    expect(created.code).toBe(0);
+    const rotated = cli(["--token-file", file, "token", "rotate", "cli9", "a", "--revoke"], { COLO_ARBITER_TOKEN: "" });
+    expect(rotated.out).toMatch(/the old one is revoked/);
+    expect(cli(["--token-file", "/nonexistent/token", "pair", "list"], { COLO_ARBITER_TOKEN: "" }).code).toBe(2);
   });
 
   it("shows an API error with its code and exits 1", () => {
