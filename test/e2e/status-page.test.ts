@@ -35,6 +35,8 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 390, height: 844 },
+    // The pages' CSP allows no script at all; this test's own probes (waitForFunction) are script.
+    bypassCSP: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
 }, 120_000);
