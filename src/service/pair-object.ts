@@ -21,7 +21,7 @@ import { BEAT_BURST, type Bucket, beatRate, take } from "./rate-limit.js";
 import { attempt } from "./notify/deliver.js";
 import { outgoing } from "./notify/messages.js";
 import { nextAttemptAt } from "./notify/retry.js";
-import { type Sink, redact, resolveSinks } from "./notify/sinks.js";
+import { type Sink, insecureSinksAllowed, redact, resolveSinks } from "./notify/sinks.js";
 import { PairStore } from "./pair-store.js";
 import { alarmToSet } from "./schedule.js";
 import { type PairSummary, summaryOf } from "./registry-object.js";
@@ -163,7 +163,7 @@ export class PairObject extends DurableObject<Env> {
 
   async put(pairId: string, spec: PairSpecBody, createOnly: boolean): Promise<Result<PutResult>> {
     const config = configOf(spec, this.#state?.durable.config.requested ?? DEFAULT_CONFIG);
-    const sinks = spec.sinks ? resolveSinks(spec.sinks, this.#state ? this.#sinks : [], !!this.env.ALLOW_INSECURE_SINKS) : null;
+    const sinks = spec.sinks ? resolveSinks(spec.sinks, this.#state ? this.#sinks : [], insecureSinksAllowed(this.env.ALLOW_INSECURE_SINKS)) : null;
     if (sinks && "field" in sinks) return { ok: false, error: apiError("invalid_body", `${sinks.field}: ${sinks.message}`, sinks.field.split(".")) };
     if (this.#state) {
       if (createOnly) return fail("pair_exists", `pair ${pairId} exists (If-None-Match: *)`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createPair } from "../../src/protocol/arbiter/state.js";
 import { outgoing } from "../../src/service/notify/messages.js";
 import { attempt } from "../../src/service/notify/deliver.js";
-import { type Sink, resolveSinks } from "../../src/service/notify/sinks.js";
+import { type Sink, insecureSinksAllowed, resolveSinks } from "../../src/service/notify/sinks.js";
 import { RETRY_FOR_MS, classify, nextAttemptAt, parseRetryAfter } from "../../src/service/notify/retry.js";
 import { alarmToSet } from "../../src/service/schedule.js";
 
@@ -73,5 +73,37 @@ describe("webhook secrets", () => {
     const out = await attempt(sink, { id: 1, sinkId: "w", eventId: "e1", body: "{}", attempts: 0, nextAt: 0, createdAt: 0, lastError: null } as never, 0);
     expect(out.result).toMatchObject({ kind: "permanent" });
     expect(out.status).toBe("bad_secret");
+  });
+});
+
+describe("sink addresses", () => {
+  const slack = (url: string) => [{ type: "slack" as const, url }];
+
+  it("refuse loopback, private, link-local and metadata hosts, and anything but http(s), unless insecure mode is on", () => {
+    for (const url of [
+      "https://127.0.0.1/x",
+      "https://localhost/x",
+      "https://10.1.2.3/x",
+      "https://172.20.0.1/x",
+      "https://192.168.1.1/x",
+      "https://169.254.169.254/latest/meta-data",
+      "https://[::1]/x",
+      "https://[fd00::1]/x",
+      "https://[fe80::1]/x",
+      "https://0.0.0.0/x",
+    ]) expect(resolveSinks(slack(url), [], false), url).toMatchObject({ field: "sinks.0.url" });
+    expect(resolveSinks(slack("ftp://hooks.test/x"), [], true)).toMatchObject({ field: "sinks.0.url" });
+    expect(resolveSinks(slack("http://127.0.0.1:9/x"), [], true)).toEqual([{ id: "slack-0", type: "slack", url: "http://127.0.0.1:9/x" }]);
+    expect(resolveSinks(slack("https://hooks.slack.com/services/T/B/X"), [], false)).toHaveLength(1);
+  });
+
+  it("insecure mode is on only for 1 or true", () => {
+    expect(insecureSinksAllowed("1")).toBe(true);
+    expect(insecureSinksAllowed("true")).toBe(true);
+    for (const v of [undefined, "", "0", "false", "no"]) expect(insecureSinksAllowed(v)).toBe(false);
+  });
+
+  it("a redirect is not followed: it fails the delivery for good", () => {
+    expect(classify(302, null, 0).kind).toBe("permanent");
   });
 });

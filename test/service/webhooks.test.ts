@@ -9,6 +9,7 @@ interface Sent {
   url: string;
   headers: Record<string, string>;
   body: string;
+  redirect: string;
 }
 
 /** Outbound fetch inside workerd, answered by a test-controlled function. */
@@ -20,7 +21,7 @@ beforeEach(() => {
   answer = () => new Response("ok");
   globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const req = new Request(input, init);
-    const s: Sent = { url: req.url, headers: Object.fromEntries(req.headers), body: await req.text() };
+    const s: Sent = { url: req.url, headers: Object.fromEntries(req.headers), body: await req.text(), redirect: req.redirect };
     sent.push(s);
     return answer(s);
   }) as typeof fetch;
@@ -107,6 +108,8 @@ describe("pager webhooks", () => {
     const expected = createHmac("sha256", Buffer.from(SECRET.slice(6), "base64")).update(`${id}.${ts}.${h.body}`).digest("base64");
     expect(h.headers["webhook-signature"]).toBe(`v1,${expected}`);
     expect(JSON.parse(h.body).id).toBe(id);
+    // A sink's redirect is never followed.
+    expect(sent.every((s) => s.redirect === "manual")).toBe(true);
   });
 
   it("shows secrets redacted", async () => {
@@ -148,7 +151,7 @@ describe("pager webhooks", () => {
     answer = () => (hang ? new Promise<Response>(() => {}) : new Response("ok"));
     globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       const req = new Request(input, init);
-      const s: Sent = { url: req.url, headers: Object.fromEntries(req.headers), body: await req.text() };
+      const s: Sent = { url: req.url, headers: Object.fromEntries(req.headers), body: await req.text(), redirect: req.redirect };
       sent.push(s);
       // Honour the abort, as the platform's fetch does.
       return Promise.race([answer(s), new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)))]);

@@ -20,7 +20,8 @@ export async function attempt(sink: Sink, entry: OutboxEntry, now: number, timeo
     }
   }
   try {
-    const res = await fetch(sink.url, { method: "POST", headers, body: entry.body, signal: AbortSignal.timeout(timeoutMs) });
+    // A redirect is not followed (it could point into the arbiter's own network): it fails for good.
+    const res = await fetch(sink.url, { method: "POST", headers, body: entry.body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();
     return { status: String(res.status), result: classify(res.status, res.headers.get("retry-after"), now) };
   } catch (e) {

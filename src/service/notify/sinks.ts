@@ -21,7 +21,8 @@ export function resolveSinks(specs: SinkSpecBody[], stored: Sink[], allowInsecur
   const out: Sink[] = [];
   for (const [i, s] of specs.entries()) {
     const url = s.type === "pagerduty" ? (s.url ?? PAGERDUTY_EVENTS_URL) : s.url;
-    if (!allowInsecure && !url.startsWith("https://")) return { field: `sinks.${i}.url`, message: "sinks must use https (ALLOW_INSECURE_SINKS is unset)" };
+    const refused = refusedUrl(url, allowInsecure);
+    if (refused) return { field: `sinks.${i}.url`, message: refused };
     const same = stored.find((x) => x.type === s.type && x.url === url);
     const id = `${s.type}-${i}`;
     if (s.type === "pagerduty") {
@@ -43,4 +44,38 @@ export function resolveSinks(specs: SinkSpecBody[], stored: Sink[], allowInsecur
 /** What GET and logs may show of a sink. */
 export function redact(s: Sink): { id: string; type: string; url: string } {
   return { id: s.id, type: s.type, url: s.type === "slack" ? REDACTED : s.url };
+}
+
+/** Insecure sinks (plain http, local hosts) only for local development: ALLOW_INSECURE_SINKS 1 or true. */
+export function insecureSinksAllowed(v: string | undefined): boolean {
+  return v === "1" || v === "true";
+}
+
+/**
+ * A sink must be https to a public host: loopback, private, link-local and metadata addresses are
+ * refused (the arbiter must not be made to call into its own network). Insecure mode allows http
+ * and any host, never another scheme.
+ */
+function refusedUrl(url: string, allowInsecure: boolean): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return "not a URL";
+  }
+  if (u.protocol !== "https:" && !(allowInsecure && u.protocol === "http:")) return allowInsecure ? "sinks use http or https" : "sinks must use https (ALLOW_INSECURE_SINKS is unset)";
+  if (!allowInsecure && localHost(u.hostname)) return `${u.hostname} is a loopback, private, link-local or metadata address`;
+  return null;
+}
+
+function localHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h.endsWith(".localhost") || h === "0.0.0.0") return true;
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 127 || a === 10 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127);
+  }
+  if (h.includes(":")) return h === "::1" || h === "::" || /^f[cd]/.test(h) || /^fe[89ab]/.test(h) || h.startsWith("::ffff:");
+  return false;
 }
