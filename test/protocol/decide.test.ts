@@ -626,3 +626,14 @@ describe("anti-flap hold-down", () => {
     expect(ordersOf(outs).map((o) => [o.action, o.node])).toContainEqual(["failover", "s"]);
   });
 });
+
+describe("a primary's checkpoint delay", () => {
+  it("stretches the effective S and, when long, is logged for a page: one report cannot quietly make failovers wait an hour", () => {
+    const h = new Harness();
+    h.protect();
+    const quiet = h.beat("p", { checkpointDelayMs: 2000 });
+    expect(quiet.events.map((e) => e.type)).not.toContain("checkpoint_delay_long");
+    const long = h.beat("p", { checkpointDelayMs: 3_600_000 });
+    expect(long.events.find((e) => e.type === "checkpoint_delay_long")?.data).toMatchObject({ checkpointDelayMs: 3_600_000, stallMs: 3_603_000 });
+  });
+});

@@ -111,6 +111,9 @@ export interface Outcome {
 
 const ARBITER = "arbiter";
 
+/** Above this a primary's x-checkpoint-delay is logged and paged (QEMU's own default is 20 s). */
+const LONG_CHECKPOINT_DELAY_MS = 30_000;
+
 export function decide(state: ArbiterState, event: ArbiterEvent, now: number): Outcome {
   const step = new Step(state, now);
   switch (event.type) {
@@ -347,8 +350,17 @@ class Step {
     const before = agentTimings(d).replicationStallMs;
     const old = agentTimings(d);
     d.config.checkpointDelayMs = r.checkpointDelayMs;
-    if (effectiveStall(d.config.requested.replicationStallMs, r.checkpointDelayMs) !== before) {
+    const stall = effectiveStall(d.config.requested.replicationStallMs, r.checkpointDelayMs);
+    if (stall !== before) {
       this.bumpConfig(old, `checkpoint delay ${r.checkpointDelayMs} ms reported by ${r.nodeId}`, `agent:${r.nodeId}`);
+    }
+    // A long delay (QEMU's default is 20 s) stretches every failsafe wait: an operator should know.
+    if (r.checkpointDelayMs > LONG_CHECKPOINT_DELAY_MS) {
+      this.log("checkpoint_delay_long", `${r.nodeId} checkpoints every ${r.checkpointDelayMs} ms: replication counts as stalled only after ${stall} ms, and failovers wait for it`, {
+        actor: `agent:${r.nodeId}`,
+        node: r.nodeId,
+        data: { checkpointDelayMs: r.checkpointDelayMs, stallMs: stall },
+      });
     }
   }
 

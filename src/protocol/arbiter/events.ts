@@ -31,6 +31,7 @@ export const EVENT_TYPES = [
   "node_resumed",
   "reprotect_failed",
   "resync_completed",
+  "checkpoint_delay_long",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -23,6 +23,7 @@ const NOTABLE = new Set<LogEvent["type"]>([
   "node_resumed",
   "reprotect_failed",
   "resync_completed",
+  "checkpoint_delay_long",
   "needs_operator",
   "maintenance_entered",
   "maintenance_left",
