@@ -30,4 +30,8 @@ describe("the status pages' session", () => {
     for (const cookie of [altered, ADMIN, "v1.admin.99999999999999.00"]) expect(await (await page(cookie)).text()).toContain('form class="login"');
     expect((await login("not-a-token-0123456789abcdefghijkl")).status).toBe(401);
   });
+
+  it("refuses an oversized login body", async () => {
+    expect((await login("x".repeat(100_000))).status).toBe(413);
+  });
 });

@@ -7,6 +7,7 @@
  * keeps it in an HttpOnly, Secure, SameSite=Strict cookie.
  */
 import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { describeResync } from "../../api/present.js";
 import type { EventBody, PairStatusBody } from "../../api/schemas.js";
@@ -100,7 +101,8 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
     );
   });
 
-  app.post("/login", async (c) => {
+  // A login form is a token and nothing else.
+  app.post("/login", bodyLimit({ maxSize: 4096, onError: (c) => c.html(<Login error="That request is too large." />, 413) }), async (c) => {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === "string" ? form.token : "";
     const scope = await scopeOf(c.env, token);
