@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /** colo-arbiter-agent: the node agent beside one QEMU of a COLO pair (see README, "The node agent"). */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ArbiterClient } from "./arbiter-client.js";
 import { Agent } from "./agent.js";
 import { systemClock } from "./clock.js";
-import { loadSettings } from "./config.js";
+import { USAGE, loadSettings } from "./config.js";
 import { fileKeptStore } from "./kept-state.js";
 import { jsonLogger } from "./log.js";
 import { pidfileProcess } from "./qemu/process.js";
@@ -12,7 +13,16 @@ import { QmpClient } from "./qmp/client.js";
 import { openWatchdog, stopsOnClose } from "./watchdog.js";
 import { keeperWatchdog } from "./watchdog-keeper-client.js";
 
-const loaded = loadSettings(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (argv.includes("--version")) {
+  process.stdout.write(`${(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version}\n`);
+  process.exit(0);
+}
+if (argv.includes("--help") || argv.includes("-h")) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const loaded = loadSettings(argv);
 if (!loaded.ok) {
   process.stderr.write(`${loaded.error}\n`);
   process.exit(2);

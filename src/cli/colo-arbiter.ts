@@ -56,10 +56,22 @@ const OPTIONS = {
   limit: { type: "string" },
   follow: { type: "boolean", default: false },
   watch: { type: "boolean", default: false },
-  help: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", default: false },
 } as const;
 
 type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+/** The whole usage, or a command's own lines of it (`colo-arbiter failover --help`). */
+function helpFor(command: string | undefined): string {
+  if (!command) return USAGE;
+  const lines = USAGE.split("\n").filter((l) => l.trimStart().startsWith(`${command} `) || l.trim() === command);
+  return lines.length > 0 ? `usage: colo-arbiter [--url URL] [--token-file PATH] [--json]\n${lines.join("\n")}` : USAGE;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
 
 function usage(msg: string): never {
   throw new Exit(2, `${msg}\n\n${USAGE}`);
@@ -158,7 +170,9 @@ async function run(argv: string[]): Promise<void> {
     usage(e instanceof Error ? e.message : String(e));
   }
   const { values: f, positionals: p } = parsed;
-  if (f.help || p.length === 0) usage("");
+  if (f.version) return void console.log(packageVersion());
+  if (f.help) return void console.log(helpFor(p[0]));
+  if (p.length === 0) usage("");
   const url = f.url ?? process.env.COLO_ARBITER_URL;
   const tokenFile = f["token-file"] ?? process.env.COLO_ARBITER_TOKEN_FILE;
   let token = f.token ?? process.env.COLO_ARBITER_TOKEN;

@@ -1,6 +1,6 @@
 /** The colo-arbiter CLI against `wrangler dev` over real HTTP: tables, --json, errors with their code, exit codes. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -71,5 +71,24 @@ describe("colo-arbiter CLI", () => {
     expect(cli(["frobnicate"]).code).toBe(2);
     expect(cli(["pair", "list"], { COLO_ARBITER_URL: "http://127.0.0.1:1" }).code).toBe(3);
     expect(cli(["pair", "list"], { COLO_ARBITER_TOKEN: "wrong-token-wrong-token-wrong-token" }).err).toMatch(/error 401 unknown_token/);
+  });
+
+  it("answers --help, -h and --version on stdout with exit 0, per command too, on both binaries", () => {
+    const version = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
+    for (const flag of ["--help", "-h"]) {
+      const r = cli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^usage: colo-arbiter/);
+    }
+    const one = cli(["failover", "--help"]);
+    expect(one.code).toBe(0);
+    expect(one.out).toMatch(/failover <pair> <node>/);
+    expect(one.out).not.toMatch(/maintenance/);
+    expect(cli(["--version"]).out.trim()).toBe(version);
+    const agent = (args: string[]) => spawnSync(process.execPath, ["dist/agent/cli.js", ...args], { encoding: "utf8", timeout: 60_000 });
+    expect(agent(["--version"]).stdout.trim()).toBe(version);
+    const help = agent(["-h"]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: colo-arbiter-agent/);
   });
 });
