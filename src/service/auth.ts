@@ -8,13 +8,13 @@ import { configuredSecretMatches, isConfigured, parseAgentToken } from "./tokens
 export type Principal =
   | { kind: "admin" }
   | { kind: "agent"; pairId: string; nodeId: string; secret: string }
-  /** A read-only token for monitors: STATUS_TOKEN (health) or METRICS_TOKEN (metrics). */
+  /** A read-only token for monitors: STATUS_TOKEN (health, status, events, the pairs list) or METRICS_TOKEN (metrics). */
   | { kind: "reader"; scope: ReaderScope };
 
 export type ReaderScope = "status" | "metrics";
 
-/** Who may call a route. */
-export type Audience = "admin" | "agent" | "admin-or-agent" | "admin-or-status" | "admin-or-metrics";
+/** Who may call a route. "reader": the admin, an agent of the pair, or the read-only status token. */
+export type Audience = "admin" | "agent" | "admin-or-agent" | "admin-or-status" | "admin-or-metrics" | "reader";
 
 /** The configured secrets; each fails closed while unset or shorter than 32 characters. */
 export interface Secrets {
@@ -39,7 +39,7 @@ export async function identify(header: string | undefined, audience: Audience, s
   const agent = parseAgentToken(token);
   if (agent) return { kind: "agent", ...agent };
   if (audience === "agent") return apiError("unknown_token", "unknown token");
-  const scope: ReaderScope | null = audience === "admin-or-status" ? "status" : audience === "admin-or-metrics" ? "metrics" : null;
+  const scope: ReaderScope | null = audience === "admin-or-status" || audience === "reader" ? "status" : audience === "admin-or-metrics" ? "metrics" : null;
   if (scope && (await configuredSecretMatches(token, secrets[scope]))) return { kind: "reader", scope };
   if (!isConfigured(secrets.admin)) {
     if (scope && isConfigured(secrets[scope])) return apiError("unknown_token", "unknown token");
@@ -52,6 +52,6 @@ export async function identify(header: string | undefined, audience: Audience, s
 /** Whether an identified caller may use a route about `pairId` (undefined for routes about no pair). */
 export function admits(p: Principal, audience: Audience, pairId: string | undefined): boolean {
   if (p.kind === "admin") return audience !== "agent";
-  if (p.kind === "reader") return audience === `admin-or-${p.scope}`;
-  return (audience === "agent" || audience === "admin-or-agent") && pairId !== undefined && p.pairId === pairId;
+  if (p.kind === "reader") return audience === `admin-or-${p.scope}` || (audience === "reader" && p.scope === "status");
+  return (audience === "agent" || audience === "admin-or-agent" || audience === "reader") && pairId !== undefined && p.pairId === pairId;
 }

@@ -127,7 +127,11 @@ export class PairObject extends DurableObject<Env> {
   async status(p: Principal): Promise<Result<PairStatusBody>> {
     const a = await this.authorize(p);
     if (!a.ok) return a;
-    return ok(this.#status());
+    const s = this.#status();
+    if (p.kind === "admin") return ok(s);
+    // Sink URLs and storage counters are the admin's: an agent or a monitor sees the pair only.
+    const { sinks: _sinks, storage: _storage, ...pair } = s;
+    return ok(pair);
   }
 
   #status(): PairStatusBody {

@@ -2,6 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ADMIN, beatBody, call, createPair } from "./helpers.js";
 
+const STATUS = "test-status-token-0123456789abcdefghij";
+
 async function code(res: Response): Promise<[number, string | undefined]> {
   const text = await res.text();
   let c: string | undefined;
@@ -25,6 +27,7 @@ describe("the auth table", async () => {
     ["agent of another pair", b.tokens.n1!],
     ["forged agent token", forged],
     ["garbage", "not-a-token"],
+    ["status token", STATUS],
   ];
   const expected: Record<string, Record<string, [number, string?]>> = {
     beat: {
@@ -35,6 +38,7 @@ describe("the auth table", async () => {
       "agent of another pair": [403, "forbidden"],
       "forged agent token": [401, "unknown_token"],
       garbage: [401, "unknown_token"],
+      "status token": [401, "unknown_token"],
     },
     status: {
       "no token": [401, "missing_token"],
@@ -44,6 +48,27 @@ describe("the auth table", async () => {
       "agent of another pair": [403, "forbidden"],
       "forged agent token": [401, "unknown_token"],
       garbage: [401, "unknown_token"],
+      "status token": [200],
+    },
+    events: {
+      "no token": [401, "missing_token"],
+      admin: [200],
+      "own node": [200],
+      "other node of the pair": [200],
+      "agent of another pair": [403, "forbidden"],
+      "forged agent token": [401, "unknown_token"],
+      garbage: [401, "unknown_token"],
+      "status token": [200],
+    },
+    list: {
+      "no token": [401, "missing_token"],
+      admin: [200],
+      "own node": [403, "forbidden"],
+      "other node of the pair": [403, "forbidden"],
+      "agent of another pair": [403, "forbidden"],
+      "forged agent token": [401, "unknown_token"],
+      garbage: [401, "unknown_token"],
+      "status token": [200],
     },
     failover: {
       "no token": [401, "missing_token"],
@@ -53,11 +78,14 @@ describe("the auth table", async () => {
       "agent of another pair": [403, "forbidden"],
       "forged agent token": [401, "unknown_token"],
       garbage: [401, "unknown_token"],
+      "status token": [401, "unknown_token"],
     },
   };
   const requests: Record<string, (t: string | null) => Promise<Response>> = {
     beat: (t) => call("POST", `/v1/pairs/${a.id}/heartbeat`, { token: t, body: beatBody("n1") }),
     status: (t) => call("GET", `/v1/pairs/${a.id}`, { token: t }),
+    events: (t) => call("GET", `/v1/pairs/${a.id}/events`, { token: t }),
+    list: (t) => call("GET", "/v1/pairs", { token: t }),
     failover: (t) => call("POST", `/v1/pairs/${a.id}/failover`, { token: t, body: { target: "n2" } }),
   };
   for (const [route, send] of Object.entries(requests)) {
@@ -70,6 +98,14 @@ describe("the auth table", async () => {
       });
     }
   }
+
+  it("no one but the admin sees the pair's sinks", async () => {
+    const withSinks = await createPair(undefined, { sinks: [{ type: "webhook", url: "https://hooks.test/secret-path", secret: `whsec_${btoa("x".repeat(24))}` }] });
+    const as = async (t: string) => (await (await call("GET", `/v1/pairs/${withSinks.id}`, { token: t })).json()) as { sinks?: unknown };
+    expect((await as(ADMIN)).sinks).toHaveLength(1);
+    expect((await as(withSinks.tokens.n1!)).sinks).toBeUndefined();
+    expect((await as(STATUS)).sinks).toBeUndefined();
+  });
 
   it("an agent token never learns whether another pair exists", async () => {
     const real = await code(await call("GET", `/v1/pairs/${b.id}`, { token: a.tokens.n1! }));

@@ -31,7 +31,7 @@ describe("GET /v1/pairs/:pairId/health", () => {
     const p = await createPair();
     expect((await call("GET", `/v1/pairs/${p.id}/health`, { token: p.tokens.n1! })).status).toBe(403);
     expect((await call("GET", `/v1/pairs/${p.id}/health`, { token: "x".repeat(40) })).status).toBe(401);
-    expect((await call("GET", `/v1/pairs/${p.id}`, { token: STATUS })).status).toBe(401);
+    expect((await call("POST", `/v1/pairs/${p.id}/maintenance`, { token: STATUS, body: { enabled: true } })).status).toBe(401);
     expect((await call("GET", "/v1/pairs/nope/health", { token: STATUS })).status).toBe(404);
   });
 });

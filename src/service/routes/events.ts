@@ -7,7 +7,7 @@ const route = createRoute({
   method: "get",
   path: "/v1/pairs/{pairId}/events",
   summary: "The pair's event log, newest first: decisions, orders, acknowledgements, state changes, operator actions",
-  middleware: [authenticate("admin-or-agent")] as const,
+  middleware: [authenticate("reader")] as const,
   request: { params: PairParams, query: EventsQuery },
   responses: { 200: json(EventsPage, "a page of events; `next` is the `before` of the next page"), ...errors, ...pairErrors },
 });

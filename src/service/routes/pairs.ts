@@ -27,8 +27,8 @@ const put = createRoute({
 const get = createRoute({
   method: "get",
   path: "/v1/pairs/{pairId}",
-  summary: "The pair's state, nodes, order, last decision and incident",
-  middleware: [authenticate("admin-or-agent")] as const,
+  summary: "The pair's state, nodes, order, last decision and incident (admin, an agent of the pair, or STATUS_TOKEN)",
+  middleware: [authenticate("reader")] as const,
   request: { params: PairParams },
   responses: { 200: json(PairStatus, "the pair"), ...errors, ...pairErrors },
 });
@@ -45,8 +45,8 @@ const del = createRoute({
 const list = createRoute({
   method: "get",
   path: "/v1/pairs",
-  summary: "Pairs, newest first",
-  middleware: [authenticate("admin")] as const,
+  summary: "Pairs, newest first (admin or STATUS_TOKEN)",
+  middleware: [authenticate("admin-or-status")] as const,
   request: { query: PairsQuery },
   responses: { 200: json(PairsPage, "a page of pairs"), ...errors },
 });
