@@ -184,6 +184,10 @@ export const NodeStatus = z
     id: z.string(),
     role: Role,
     lastSeenMsAgo: z.number().nullable(),
+    /** No beat within L: the fields below are its last report, not its state now. */
+    stale: z.boolean(),
+    /** Fresh, and its VM runs outside COLO's secondary role: it serves. */
+    serves: z.boolean(),
     lease: z.object({ msLeft: z.number() }).nullable(),
     colo: ColoStatus.nullable(),
     vm: VmStatus.nullable(),

@@ -114,11 +114,13 @@ const time = (at: number) => new Date(at).toISOString().replace("T", " ").replac
 function showStatus(s: PairStatusBody): string {
   const head = `pair ${s.pairId}: ${s.state}  epoch ${s.epoch}  active ${s.activeNode ?? "-"}  failovers ${s.failovers}`;
   const nodes = table([
-    ["NODE", "ROLE", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "WATCHDOG", "FENCED"],
+    ["NODE", "ROLE", "SERVES", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "WATCHDOG", "FENCED"],
     ...s.nodes.map((n) => [
       n.id,
       n.role,
-      ago(n.lastSeenMsAgo),
+      n.serves ? "yes" : "no",
+      // A stale node's columns are its last report, not its state.
+      n.stale ? `STALE, as of ${ago(n.lastSeenMsAgo)}` : ago(n.lastSeenMsAgo),
       n.lease ? `${(n.lease.msLeft / 1000).toFixed(1)}s` : "-",
       n.colo?.mode ?? "-",
       n.vm ? n.vm.status : "-",

@@ -1,7 +1,8 @@
 /** The pair's status as GET /v1/pairs/:pairId shows it, read off the arbiter's state. */
 import type { PairStatusBody } from "../api/schemas.js";
 import { type ArbiterState, agentTimings, roleOf } from "../protocol/arbiter/state.js";
-import { leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
+import { isFresh, leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
+import { reportsServing } from "../protocol/types.js";
 import { leaseMargin } from "../protocol/timing.js";
 
 export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
@@ -30,6 +31,9 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
         id,
         role: roleOf(d, id),
         lastSeenMsAgo: n ? now - n.lastBeatAt : null,
+        // A report older than L is history, not the node's state: say so wherever it is shown.
+        stale: !isFresh(s, id, now),
+        serves: isFresh(s, id, now) && reportsServing(r ?? null),
         lease: n?.leaseDeadline ? { msLeft: Math.max(0, leaseDeadline(s, id) - leaseMargin(t) - now) } : null,
         colo: r?.colo ?? null,
         vm: r?.vm ?? null,

@@ -56,7 +56,7 @@ describe("colo-arbiter CLI", () => {
     expect(cli(["events", "cli3"]).out).toMatch(/maintenance_entered\s+admin\s+maintenance on: kernel/);
     const lines = cli(["--json", "events", "cli3"]).out.trim().split("\n").map((l) => JSON.parse(l) as { type: string });
     expect(lines.map((e) => e.type)).toContain("maintenance_entered");
-    expect(cli(["status", "cli3"]).out).toMatch(/^NODE\s+ROLE\s+LAST BEAT/m);
+    expect(cli(["status", "cli3"]).out).toMatch(/^NODE\s+ROLE\s+SERVES\s+LAST BEAT/m);
   });
 
   it("rotates a node's token and prints the new one once", () => {

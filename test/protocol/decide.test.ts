@@ -637,3 +637,15 @@ describe("a primary's checkpoint delay", () => {
     expect(long.events.find((e) => e.type === "checkpoint_delay_long")?.data).toMatchObject({ checkpointDelayMs: 3_600_000, stallMs: 3_603_000 });
   });
 });
+
+describe("the status an operator reads", () => {
+  it("marks a node past L as stale (its last report is history) and says which node serves", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    let nodes = pairStatus(h.s, h.now).nodes;
+    expect(nodes.map((n) => [n.id, n.stale, n.serves])).toEqual([["p", false, true], ["s", false, false]]);
+    h.run(4000, { p: null, s: {} }, 500);
+    nodes = pairStatus(h.s, h.now).nodes;
+    expect(nodes.find((n) => n.id === "p")).toMatchObject({ stale: true, serves: false, vm: { running: true } });
+  });
+});

@@ -13,7 +13,8 @@ th,td{padding:.45rem .6rem;border-bottom:1px solid #e3e6eb;text-align:left;verti
 th{font-size:.8rem;text-transform:uppercase;color:#5b6475}
 .state{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:600;font-size:.85rem}
 .protected{background:#d8f5df;color:#13602a}.degraded,.failing_over,.maintenance,.awaiting_protection{background:#fff1cc;color:#7a5400}
-.solo,.fenced_node_present,.both_down,.needs_operator,.down{background:#fddcdc;color:#8a1515}
+.solo,.fenced_node_present,.reprotecting,.both_down,.needs_operator,.down{background:#fddcdc;color:#8a1515}
+tr.stale td{color:#9aa1ad;font-style:italic}
 form.login{background:#fff;padding:1.2rem;max-width:24rem;margin:2rem auto;border:1px solid #e3e6eb}
 input,button{font:inherit;padding:.45rem;width:100%;box-sizing:border-box;margin:.3rem 0}
 .note{color:#5b6475;font-size:.85rem}.error{color:#8a1515}

@@ -157,10 +157,13 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
           </thead>
           <tbody>
             {s.nodes.map((n) => (
-              <tr>
+              <tr class={n.stale ? "stale" : undefined}>
                 <td>{n.id}</td>
-                <td>{n.role}</td>
-                <td>{ago(n.lastSeenMsAgo)}</td>
+                <td>
+                  {n.role}
+                  {n.serves ? " · serves" : ""}
+                </td>
+                <td>{n.stale ? `stale, as of ${ago(n.lastSeenMsAgo)}` : ago(n.lastSeenMsAgo)}</td>
                 <td>
                   {n.colo?.mode ?? "–"}
                   {n.vm ? ` · ${n.vm.status}` : ""}
