@@ -158,7 +158,7 @@ export async function runReprotect(target: ColoEndpoint, checkpointDelayMs: numb
         await q("cont");
         ctx.log.warn("re-protection rolled back; the VM runs standalone again", { step: out.ok ? null : out.step });
       } catch (r) {
-        return { ok: false, step: "rollback", error: `${out.ok ? "" : out.error}; rollback failed: ${r instanceof Error ? r.message : String(r)}` };
+        return { ok: false, step: "rollback", error: `${out.ok ? "" : `${out.step}: ${out.error}`}; rollback failed: ${r instanceof Error ? r.message : String(r)}` };
       }
     } else if (!paused) {
       await q("block-job-cancel", { device: MIRROR_JOB, force: true }).catch(() => {});

@@ -191,7 +191,9 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
         await waitFor(again.harnessQmp, again.child, `incoming QEMU on ${side}: ${again.log()}`);
         const qmp = new QmpClient({ kind: "unix", path: again.harnessQmp }, { timeoutMs: 10_000 });
         clients.push(qmp);
-        await qmp.connect();
+        await qmp.connect().catch((e: Error) => {
+          throw new Error(`incoming QEMU on ${side}: ${e.message} (exit ${again.child.exitCode ?? "-"}, signal ${again.child.signalCode ?? "-"}): ${again.log()}`);
+        });
         pair[side] = { qmp, agentQmp: again.agentQmp, pidfile: again.pidfile, child: again.child, log: again.log };
         return pair[side];
       },
