@@ -14,7 +14,8 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKE
                      [--fence-ms N] [--watchdog-ms N] [--hold-down-ms N] [--failsafe on|off] [--require-watchdog on|off]
   pair show <pair>            pair list            pair delete <pair> [--force]
   token rotate <pair> <node> [--revoke]
-  failover <pair> <node> [--reason TEXT]
+  failover <pair> <node> [--reason TEXT] [--yes] [--no-wait]
+                              asks first (--yes skips), then waits for the outcome
   maintenance <pair> on|off [--reason TEXT]
   resolve <pair> --serving NODE|none --reason TEXT
   reprotect <pair>            rebuild the replaced node (running an -incoming QEMU) as the new secondary
@@ -51,6 +52,8 @@ const OPTIONS = {
   "require-watchdog": { type: "string" },
   force: { type: "boolean", default: false },
   revoke: { type: "boolean", default: false },
+  yes: { type: "boolean", short: "y", default: false },
+  "no-wait": { type: "boolean", default: false },
   reason: { type: "string" },
   serving: { type: "string" },
   limit: { type: "string" },
@@ -149,6 +152,18 @@ const eventLine = (e: EventBody) => `${time(e.at)}  #${e.id}  ${e.type.padEnd(24
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Asks on the terminal; with no terminal to ask on, the answer is no. */
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const { createInterface } = await import("node:readline/promises");
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 function num(flags: Flags, name: keyof Flags): number | undefined {
   const v = flags[name];
   if (v === undefined) return undefined;
@@ -230,12 +245,28 @@ async function run(argv: string[]): Promise<void> {
       return out(`new agent token for ${b} (shown once; ${old}):\n  ${r.token}`, r);
     }
     case "failover": {
-      if (!a) usage("failover <pair> <node>");
+      if (!a) usage("failover <pair> <node> [--yes] [--no-wait]");
+      if (!f.yes && !(await confirm(`Fail pair ${sub} over to ${a}? The other node is fenced first and must then be rebuilt as the new secondary. [y/N] `))) {
+        throw new Exit(2, process.stdin.isTTY ? "not confirmed: nothing done" : "refusing to fail over without --yes: stdin is not a terminal to ask on");
+      }
       const r = await api.call<{ issued: { action: string; id: string; node: string }[]; status: PairStatusBody }>("POST", `${pairPath(sub)}/failover`, { target: a, ...(f.reason ? { reason: f.reason } : {}) });
       const lines = r.issued.map((o) => `issued ${o.action} ${o.id} to ${o.node}`);
       const w = r.status.takeover;
-      if (w) lines.push(`${w.target} takes over on ${w.waitsFor}`);
-      return out(lines.join("\n"), r);
+      if (w) lines.push(`${a} takes over on ${w.waitsFor}`);
+      if (f["no-wait"] || f.json) return out(lines.join("\n"), r);
+      console.log(lines.join("\n"));
+      // Like patronictl switchover: wait for the outcome and show where the pair ends up.
+      const end = Date.now() + 120_000;
+      let s = r.status;
+      while ((s.takeover || s.orders.some((o) => o.action === "failover" || o.action === "fence")) && Date.now() < end) {
+        await sleep(1000);
+        s = await api.call<PairStatusBody>("GET", pairPath(sub));
+      }
+      console.log(showStatus(s));
+      const old = s.nodes.find((n) => n.id !== a)?.id;
+      if (s.activeNode === a && old) console.log(`next: ${old} is fenced; rebuild it as the new secondary (an -incoming QEMU beside its agent; docs/agent.md, "Re-protection")`);
+      if (s.activeNode !== a) throw new Exit(1, `the failover did not complete within 120 s: ${s.state}`);
+      return;
     }
     case "maintenance": {
       if (a !== "on" && a !== "off") usage("maintenance <pair> on|off");

@@ -44,7 +44,11 @@ describe("colo-arbiter CLI", () => {
 
   it("shows an API error with its code and exits 1", () => {
     cli(["pair", "create", "cli2", "--primary", "a", "--secondary", "b"]);
-    const r = cli(["failover", "cli2", "b"]);
+    // No terminal to ask on: refused without --yes, nothing done.
+    const unasked = cli(["failover", "cli2", "b"]);
+    expect(unasked.code).toBe(2);
+    expect(unasked.err).toMatch(/without --yes/);
+    const r = cli(["failover", "cli2", "b", "--yes"]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error 409 target_not_fresh/);
     expect(cli(["status", "nope"]).err).toMatch(/error 404 pair_not_found/);

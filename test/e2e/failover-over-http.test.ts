@@ -95,3 +95,34 @@ describe("the arbiter over real HTTP (wrangler dev)", () => {
     expect(status.body.orders.filter((o) => o.action === "failover").map((o) => o.node)).toEqual(["a"]);
   }, 60_000);
 });
+
+describe("the CLI's switchover, over real HTTP", () => {
+  it("with --yes, waits for the outcome and prints where the pair ends up and what follows", async () => {
+    const { pairId, beat } = await newPair("cli-switch");
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, ["dist/cli/colo-arbiter.js", "failover", pairId, "b", "--yes"], {
+      env: { ...process.env, COLO_ARBITER_URL: dev.url, COLO_ARBITER_TOKEN: dev.adminToken },
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    // The agents, by hand: a confirms its fence, then b runs its failover.
+    let done = false;
+    void exited.then(() => (done = true));
+    let bState: "secondary" | "none" = "secondary";
+    while (!done) {
+      const ra = await beat("a", "primary", true);
+      if (ra.order?.action === "fence") await beat("a", "primary", false, { vm: { running: false, status: "paused" }, ack: { orderId: ra.order.id, state: "ok" } });
+      const rb = await beat("b", bState, bState === "secondary");
+      if (rb.order?.action === "failover") {
+        bState = "none";
+        await beat("b", "none", false, { colo: { mode: "none", lastMode: "secondary", reason: "request" }, ack: { orderId: rb.order.id, state: "ok" } });
+      }
+      await sleep(100);
+    }
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/issued fence .* to a/);
+    expect(out).toMatch(new RegExp(`pair ${pairId}: \\w+  epoch \\d+  active b`));
+    expect(out).toMatch(/next: a is fenced; rebuild it as the new secondary/);
+  }, 120_000);
+});
