@@ -275,7 +275,15 @@ export const EventsQuery = z.object({
 export const EventsPage = z.object({ events: z.array(Event), next: z.number().int().nullable() }).openapi("EventsPage");
 
 export const PairSummary = z
-  .object({ pairId: z.string(), state: PairState, epoch: z.number().int(), activeNode: z.string().nullable(), createdAt: z.number() })
+  .object({
+    pairId: z.string(),
+    state: PairState,
+    epoch: z.number().int(),
+    activeNode: z.string().nullable(),
+    createdAt: z.number(),
+    /** When the pair entered its state (null: before this was recorded). */
+    stateSince: z.number().nullable(),
+  })
   .openapi("PairSummary");
 
 export const PairsQuery = z.object({

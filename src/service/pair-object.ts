@@ -365,7 +365,7 @@ export class PairObject extends DurableObject<Env> {
   async #updateRegistry() {
     const s = this.#state;
     if (!s) return;
-    const summary: PairSummary = summaryOf(s.durable);
+    const summary: PairSummary = summaryOf(s.durable, this.#clock.now());
     try {
       await this.#registry().upsert(summary);
     } catch (e) {

@@ -14,10 +14,12 @@ export interface PairSummary {
   epoch: number;
   activeNode: string | null;
   createdAt: number;
+  /** When the pair entered its state; the registry keeps it while the state stays the same. */
+  stateSince: number | null;
 }
 
-export function summaryOf(d: DurableState): PairSummary {
-  return { pairId: d.pairId, state: d.lastState, epoch: d.epoch, activeNode: d.active, createdAt: d.createdAt };
+export function summaryOf(d: DurableState, now: number): PairSummary {
+  return { pairId: d.pairId, state: d.lastState, epoch: d.epoch, activeNode: d.active, createdAt: d.createdAt, stateSince: now };
 }
 
 export class RegistryObject extends DurableObject<Env> {
@@ -29,17 +31,22 @@ export class RegistryObject extends DurableObject<Env> {
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS pairs (pair_id TEXT PRIMARY KEY, state TEXT NOT NULL, epoch INTEGER NOT NULL,
       active_node TEXT, created_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS pairs_newest ON pairs (created_at DESC, pair_id DESC);`);
+    // Registries created before the column existed get it (rows there: null until their next change).
+    if (!this.#sql.exec("SELECT * FROM pairs LIMIT 0").columnNames.includes("state_since")) this.#sql.exec("ALTER TABLE pairs ADD COLUMN state_since INTEGER");
   }
 
   upsert(p: PairSummary) {
     this.#sql.exec(
-      `INSERT INTO pairs (pair_id, state, epoch, active_node, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(pair_id) DO UPDATE SET state = excluded.state, epoch = excluded.epoch, active_node = excluded.active_node`,
+      `INSERT INTO pairs (pair_id, state, epoch, active_node, created_at, state_since) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(pair_id) DO UPDATE SET
+         state_since = CASE WHEN pairs.state = excluded.state AND pairs.state_since IS NOT NULL THEN pairs.state_since ELSE excluded.state_since END,
+         state = excluded.state, epoch = excluded.epoch, active_node = excluded.active_node`,
       p.pairId,
       p.state,
       p.epoch,
       p.activeNode,
       p.createdAt,
+      p.stateSince,
     );
   }
 
@@ -53,7 +60,7 @@ export class RegistryObject extends DurableObject<Env> {
     if (!from) return null;
     const [at, id] = from;
     const rows = this.#sql
-      .exec<{ pair_id: string; state: string; epoch: number; active_node: string | null; created_at: number }>(
+      .exec<{ pair_id: string; state: string; epoch: number; active_node: string | null; created_at: number; state_since: number | null }>(
         `SELECT * FROM pairs WHERE created_at < ? OR (created_at = ? AND pair_id < ?)
          ORDER BY created_at DESC, pair_id DESC LIMIT ?`,
         at,
@@ -68,6 +75,7 @@ export class RegistryObject extends DurableObject<Env> {
       epoch: r.epoch,
       activeNode: r.active_node,
       createdAt: r.created_at,
+      stateSince: r.state_since,
     }));
     const last = pairs.at(-1);
     return { pairs, next: pairs.length === limit && last ? encodeCursor(last.createdAt, last.pairId) : null };

@@ -1,6 +1,6 @@
 /** The status pages' login, inside workerd: a session cookie that is no API credential. */
 import { describe, expect, it } from "vitest";
-import { ADMIN, call, fetchWorker } from "./helpers.js";
+import { ADMIN, beat, beatBody, call, createPair, fetchWorker } from "./helpers.js";
 
 async function login(token: string) {
   return fetchWorker(new Request("http://arbiter/login", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${encodeURIComponent(token)}` }));
@@ -33,5 +33,22 @@ describe("the status pages' session", () => {
 
   it("refuses an oversized login body", async () => {
     expect((await login("x".repeat(100_000))).status).toBe(413);
+  });
+});
+
+describe("the pairs list", () => {
+  it("puts the worst first, counts each state, and says for how long", async () => {
+    const waiting = await createPair("aaa-waiting");
+    const prot = await createPair("zzz-protected");
+    for (let i = 0; i < 2; i++) {
+      await beat(prot.id, prot.tokens.n1!, beatBody("n1"));
+      await beat(prot.id, prot.tokens.n2!, beatBody("n2"));
+    }
+    const session = decodeURIComponent(cookieOf(await login(ADMIN))!);
+    const html = await (await page(session)).text();
+    // Newest first would put the protected pair first; severity puts the waiting one first.
+    expect(html.indexOf(waiting.id)).toBeLessThan(html.indexOf(prot.id));
+    expect(html).toMatch(/class="counts"/);
+    expect(html).toMatch(/<td>\d+ s<\/td>/);
   });
 });

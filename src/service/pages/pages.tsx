@@ -11,6 +11,8 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { describeResync } from "../../api/present.js";
 import type { EventBody, PairStatusBody } from "../../api/schemas.js";
+import type { PairStateName } from "../../protocol/types.js";
+import { severityOf } from "../notify/messages.js";
 import type { Env } from "../env.js";
 import { pairStub } from "../http.js";
 import { configuredSecretMatches } from "../tokens.js";
@@ -46,6 +48,14 @@ function Login(props: { error?: string }) {
   );
 }
 
+/** Sort order on the pairs list: critical, then error, then the rest, protected last. */
+function rank(state: PairStateName): number {
+  if (state === "protected") return 3;
+  return { critical: 0, error: 1, warning: 2 }[severityOf(state)];
+}
+
+const duration = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
+
 const ago = (ms: number | null) => (ms === null ? "–" : `${(ms / 1000).toFixed(1)} s ago`);
 const at = (t: number) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 
@@ -69,20 +79,33 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
     if (!(await loggedIn(c.env, getCookie(c, COOKIE)))) return c.html(<Login />);
     const registry = c.env.REGISTRY.get(c.env.REGISTRY.idFromName("registry"));
     const page = (await registry.list(500)) ?? { pairs: [] };
+    // The worst first: what needs a person, then what lost protection, then the rest.
+    const pairs = [...page.pairs].sort((a, b) => rank(a.state) - rank(b.state) || (a.stateSince ?? 0) - (b.stateSince ?? 0));
+    const counts = new Map<string, number>();
+    for (const p of pairs) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+    const now = Date.now();
     return c.html(
       <Page title="Pairs" refresh={REFRESH_S} loggedIn>
         <h1>Pairs</h1>
+        <p class="counts">
+          {[...counts.entries()].map(([state, n]) => (
+            <span>
+              <State state={state as never} /> {n}{" "}
+            </span>
+          ))}
+        </p>
         <table>
           <thead>
             <tr>
               <th>Pair</th>
               <th>State</th>
+              <th>For</th>
               <th>Active</th>
               <th class="wide">Epoch</th>
             </tr>
           </thead>
           <tbody>
-            {page.pairs.map((p) => (
+            {pairs.map((p) => (
               <tr>
                 <td>
                   <a href={`/pairs/${encodeURIComponent(p.pairId)}`}>{p.pairId}</a>
@@ -90,6 +113,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
                 <td>
                   <State state={p.state} />
                 </td>
+                <td>{p.stateSince === null ? "–" : duration(now - p.stateSince)}</td>
                 <td>{p.activeNode ?? "–"}</td>
                 <td class="wide">{p.epoch}</td>
               </tr>
