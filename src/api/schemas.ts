@@ -216,6 +216,8 @@ export const PairStatus = z
     orders: z.array(Order),
     lastDecision: z.object({ at: z.number(), rule: z.string(), summary: z.string() }).nullable(),
     incident: z.object({ id: z.string(), openedAt: z.number(), reason: z.string() }).nullable(),
+    /** What is wrong now, in words (the incident's `reason` is what opened it). */
+    problem: z.string(),
     needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
     /**
      * A takeover waiting for the other node: it proceeds once that node's fence is confirmed, or at

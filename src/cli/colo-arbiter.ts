@@ -134,6 +134,7 @@ function showStatus(s: PairStatusBody): string {
     ]),
   ]);
   const lines = [head, nodes];
+  if (s.state !== "protected") lines.push(`problem: ${s.problem}`);
   if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
   for (const n of s.nodes) {
     if (n.incoming && !n.resync) lines.push(`${n.id}: -incoming QEMU ready to be rebuilt (NBD ${n.incoming.host}:${n.incoming.nbdPort})`);

@@ -1,7 +1,7 @@
 /** The pair's status as GET /v1/pairs/:pairId shows it, read off the arbiter's state. */
 import type { PairStatusBody } from "../api/schemas.js";
 import { type ArbiterState, agentTimings, roleOf } from "../protocol/arbiter/state.js";
-import { isFresh, leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
+import { currentProblem, isFresh, leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
 import { reportsServing } from "../protocol/types.js";
 import { leaseMargin } from "../protocol/timing.js";
 
@@ -51,6 +51,7 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
     orders: d.orders.map(strip),
     lastDecision: d.lastDecision,
     incident: d.incident,
+    problem: currentProblem(s, now),
     needsOperator: d.needsOperator,
     takeover: takeover(s, now),
     nextCommand: nextCommand(s, now),

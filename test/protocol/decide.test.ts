@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
-import { leaseDeadline, nextCommand } from "../../src/protocol/arbiter/view.js";
+import { currentProblem, health, leaseDeadline, nextCommand, pairState } from "../../src/protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, leaseMargin, stallMargin } from "../../src/protocol/timing.js";
 import { pairStatus } from "../../src/service/status-view.js";
 import { Harness, ordersOf, soloPair } from "./harness.js";
@@ -647,5 +647,18 @@ describe("the status an operator reads", () => {
     h.run(4000, { p: null, s: {} }, 500);
     nodes = pairStatus(h.s, h.now).nodes;
     expect(nodes.find((n) => n.id === "p")).toMatchObject({ stale: true, serves: false, vm: { running: true } });
+  });
+});
+
+describe("the current problem", () => {
+  it("names what is wrong now, not the decision that opened the incident", () => {
+    const h = new Harness({ failsafe: true });
+    h.protect();
+    expect(health(h.s, h.now).reason).toBe("both nodes in COLO, replication working");
+    h.run(3500, { p: {}, s: null }, 500);
+    expect(pairState(h.s, h.now)).toBe("degraded");
+    expect(currentProblem(h.s, h.now)).toBe("s not heard from within its lease");
+    expect(health(h.s, h.now).reason).toBe(currentProblem(h.s, h.now));
+    expect(pairStatus(h.s, h.now).problem).toBe("s not heard from within its lease");
   });
 });

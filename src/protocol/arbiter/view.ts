@@ -183,11 +183,45 @@ export function health(s: ArbiterState, now: number): Health {
   const state = pairState(s, now) ?? d.lastState;
   const active = d.active;
   const serving = active && isFresh(s, active, now) && reportsServing(seen(s, active)!.report) ? active : null;
-  const reason =
-    state === "protected"
-      ? "both nodes in COLO, replication working"
-      : state === "down"
-        ? `no VM serves: ${nextCommand(s, now)}`
-        : (d.needsOperator?.reason ?? d.lastDecision?.summary ?? `the pair is ${state.replace(/_/g, " ")}`);
-  return { state, protected: state === "protected", servingNode: serving, canFailOver: canFailOver(s, now), reason };
+  return { state, protected: state === "protected", servingNode: serving, canFailOver: canFailOver(s, now), reason: currentProblem(s, now) };
+}
+
+/** What is wrong now, in words (not the decision that opened an incident): for /health, the status and pages. */
+export function currentProblem(s: ArbiterState, now: number): string {
+  const d = s.durable;
+  const state = pairState(s, now) ?? d.lastState;
+  const other = d.active ? otherNode(d, d.active) : null;
+  switch (state) {
+    case "protected":
+      return "both nodes in COLO, replication working";
+    case "needs_operator":
+      return d.needsOperator?.reason ?? "an operator is needed";
+    case "down":
+      return `no VM serves: ${nextCommand(s, now)}`;
+    case "both_down":
+      return "no node has beaten within its lease";
+    case "maintenance":
+      return `in maintenance${d.maintenance?.reason ? `: ${d.maintenance.reason}` : ""}; automatic decisions are frozen`;
+    case "failing_over": {
+      const o = unresolvedFailover(s);
+      if (o) return `failover ${o.id} to ${o.node} under way (${o.state})`;
+      return d.plan ? `${d.plan.target} takes over once ${otherNode(d, d.plan.target)} is fenced or past its lease + m` : "a failover is under way";
+    }
+    case "reprotecting":
+      return `${other ?? "the other node"} is being rebuilt as ${d.active}'s new secondary`;
+    case "solo":
+    case "fenced_node_present":
+      return `${d.active} serves alone, unprotected: rebuild ${other} as its new secondary (an -incoming QEMU beside its agent)`;
+    case "awaiting_protection":
+      return "not yet protected: both nodes must report COLO with replication working";
+    case "degraded": {
+      const stale = d.nodeIds.filter((n) => !isFresh(s, n, now));
+      if (stale.length > 0) return `${stale.join(" and ")} not heard from within its lease`;
+      const sick = d.nodeIds.filter((n) => isSick(s, n, now));
+      if (sick.length > 0) return `${sick.map((n) => `${n}'s QEMU ${qemuGone(seen(s, n)!.report) ? "is gone" : "is not answering QMP"}`).join("; ")}`;
+      const broken = d.nodeIds.filter((n) => viewOf(seen(s, n)!.report) === "broken");
+      if (broken.length > 0) return `replication broken, as ${broken.join(" and ")} report${broken.length > 1 ? "" : "s"}`;
+      return "protection lost; no rule has fired yet";
+    }
+  }
 }

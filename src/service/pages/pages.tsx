@@ -159,7 +159,8 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
         </p>
         {s.needsOperator ? <p class="error">Needs an operator: {s.needsOperator.reason}</p> : null}
         {s.nextCommand ? <p class="error">Next: <code>{s.nextCommand}</code></p> : null}
-        {s.incident ? <p class="error">Incident open since {at(s.incident.openedAt)} ({s.incident.reason.replace(/_/g, " ")})</p> : null}
+        {s.state !== "protected" ? <p class="error">{s.problem}</p> : null}
+        {s.incident ? <p class="note">Incident open since {at(s.incident.openedAt)}</p> : null}
         {s.order ? (
           <p>
             Order: {s.order.action} {s.order.id} to {s.order.node} ({s.order.state}) — {s.order.reason}
