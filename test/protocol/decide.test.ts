@@ -486,6 +486,20 @@ describe("the solo lease", () => {
     h.protect();
   });
 
+  it("is not granted while both agents merely start before their QEMUs: only after the peer has not been a secondary for 2·L", () => {
+    const h = new Harness();
+    const noQemu = { qemu: null, qmp: { ok: false }, colo: null, vm: null };
+    h.beat("s", noQemu);
+    h.beat("p", noQemu);
+    h.now += 1000;
+    h.beat("s", noQemu);
+    // p's QEMU runs, s has shown no QEMU for 1 s: protection may be seconds away, so a short lease.
+    expect(h.beat("p", { mode: "primary", replicating: false }).reply?.lease).toEqual({ granted: true, ms: L });
+    h.now += 2 * L;
+    h.beat("s", noQemu);
+    expect(h.beat("p", { mode: "primary", replicating: false }).reply?.lease).toEqual({ granted: true, ms: DEFAULT_CONFIG.soloLeaseMs, solo: true });
+  });
+
   it("is granted beside a fenced peer, and never to a node that is not active", () => {
     const h = soloPair();
     expect(h.beat("s", { mode: "none" }).reply?.lease.solo).toBeUndefined();

@@ -206,6 +206,7 @@ class Step {
       leaseDeadline: prev?.leaseDeadline ?? null,
       brokenSince: this.brokenSince(r, prev),
       sickSince: reportsSick(r, arbiterTimings(d).fenceLatencyMs) ? (prev?.sickSince ?? this.now) : null,
+      notSecondarySince: r.colo?.mode === "secondary" ? null : (prev?.notSecondarySince ?? this.now),
     };
     this.noteGuard(r);
     this.noteSelfFence(r);
@@ -234,8 +235,10 @@ class Step {
   /**
    * A long lease when nothing automatic can order another node to serve: the node is active, no
    * takeover is under way, and the other is replaced or fenced, or the pair was never protected
-   * and its first protection is not near: the peer reports it is not a COLO secondary, or is
-   * silent (not merely unheard at a start, when both agents come up together). The holder gives
+   * and its first protection is not near: the peer has reported for 2·L that it is not a COLO
+   * secondary, or is silent (not merely unheard at a start, when both agents come up together,
+   * and a long lease granted then would have to be given up at once, delaying a takeover if the
+   * primary died before it said so: `npm run bench` caught that). The holder gives
    * the long lease up at its first short reply; an operator's order that would make the other
    * node serve waits for this node's fence or its long lease + m.
    */
@@ -245,8 +248,12 @@ class Step {
     const other = otherNode(d, node);
     if (d.everProtected) return d.replaced === other || isFencedInstance(this.s, other);
     if (!reportsServing(seen(this.s, node)?.report ?? null)) return false;
-    if (isFresh(this.s, other, this.now)) return seen(this.s, other)?.report.colo?.mode !== "secondary";
     const t = arbiterTimings(d);
+    if (isFresh(this.s, other, this.now)) {
+      // Not a secondary for a while (2·L): a rebuild under way, not two agents starting before their QEMUs.
+      const since = seen(this.s, other)?.notSecondarySince ?? null;
+      return since !== null && this.now - since >= 2 * t.leaseMs;
+    }
     const unheardSinceCreation = !seen(this.s, other) && this.now < d.createdAt + t.leaseMs + arbiterRules().leaseMargin(t);
     return !unheardSinceCreation && isSilent(this.s, other, this.now);
   }

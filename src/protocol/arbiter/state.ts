@@ -96,6 +96,8 @@ export interface NodeSeen {
   brokenSince: number | null;
   /** First report of the current sickness (QEMU gone or QMP silent past F). */
   sickSince: number | null;
+  /** First report of the current run of reports that are not a COLO secondary (null while it is one). */
+  notSecondarySince?: number | null;
 }
 
 export interface VolatileState {
