@@ -145,6 +145,15 @@ describe("pager webhooks", () => {
     expect(status.sinks[0]).toMatchObject({ pending: 0, lastError: "HTTP 429" });
   });
 
+  it("records a network failure by its class, never with the sink's URL (a Slack URL is its secret)", async () => {
+    const p = await protectedPair([{ type: "slack", url: "http://sink.test/slack/T0/B0/SECRETPATH" }]);
+    answer = () => Promise.reject(new TypeError("fetch failed: connect ECONNREFUSED http://sink.test/slack/T0/B0/SECRETPATH"));
+    await loseProtection(p.id, p.tokens.n2!);
+    await deliver(p.id);
+    const status = (await (await call("GET", `/v1/pairs/${p.id}`)).json()) as { sinks: { lastError: string | null }[] };
+    expect(status.sinks[0]!.lastError).toBe("network error (TypeError)");
+  });
+
   it("gives up on an attempt that gets no answer in time, and retries it", async () => {
     const p = await protectedPair([{ type: "slack", url: "http://sink.test/slack/T0/B0/XYZ" }]);
     let hang = true;

@@ -26,7 +26,8 @@ export async function attempt(sink: Sink, entry: OutboxEntry, now: number, timeo
     return { status: String(res.status), result: classify(res.status, res.headers.get("retry-after"), now) };
   } catch (e) {
     const timeout = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError");
-    const error = timeout ? `no answer within ${timeoutMs} ms` : `network error: ${e instanceof Error ? e.message : String(e)}`;
+    // The class only: a fetch error's text can carry the URL, and a Slack URL is its secret.
+    const error = timeout ? `no answer within ${timeoutMs} ms` : `network error (${e instanceof Error ? e.name : typeof e})`;
     return { status: timeout ? "timeout" : "network_error", result: { kind: "retry", error } };
   }
 }
