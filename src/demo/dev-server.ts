@@ -10,7 +10,7 @@ export interface DevServer {
   adminToken: string;
   /** Stops workerd as an outage would, keeping its storage. */
   halt(): Promise<void>;
-  /** Starts it again on the same port and storage, after a halt. */
+  /** Starts it again on the same port and storage, after a halt (nothing if it runs). */
   resume(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -34,14 +34,18 @@ export async function startDev(vars: Record<string, string> = {}): Promise<DevSe
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const url = `http://127.0.0.1:${port}`;
   let child = await launch(args, url);
+  let halted = false;
   return {
     url,
     adminToken,
     async halt() {
+      halted = true;
       await kill(child);
     },
     async resume() {
+      if (!halted) return;
       child = await launch(args, url);
+      halted = false;
     },
     async stop() {
       await kill(child);
