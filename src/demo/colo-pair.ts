@@ -70,6 +70,23 @@ function launch(dir: string, name: string, args: string[], memoryMiB = 64): { ch
   return { child, harnessQmp, agentQmp, pidfile, log: () => err };
 }
 
+/**
+ * The harness's own QMP connection to a QEMU that just started: a connection made while QEMU is
+ * still setting up can be reset (seen on a loaded machine), so it is tried again while QEMU lives.
+ */
+async function connectHarness(qmp: QmpClient, child: ChildProcess, what: string, log: () => string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await qmp.connect();
+    } catch (e) {
+      if (child.exitCode !== null || child.signalCode !== null || attempt >= 10) {
+        throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)} (exit ${child.exitCode ?? "-"}, signal ${child.signalCode ?? "-"}): ${log()}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** Where each side's agent will find its QEMU, known before QEMU starts (agents start first). */
 export function coloPaths(dir: string) {
   const side = (name: string) => ({ agentQmp: join(dir, `${name}-agent.sock`), pidfile: join(dir, `${name}.pid`) });
@@ -153,7 +170,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
     const pq = new QmpClient({ kind: "unix", path: p.harnessQmp }, { timeoutMs: 10_000 });
     const sq = new QmpClient({ kind: "unix", path: s.harnessQmp }, { timeoutMs: 10_000 });
     clients.push(pq, sq);
-    await Promise.all([pq.connect(), sq.connect()]);
+    await Promise.all([connectHarness(pq, p.child, "primary QEMU", p.log), connectHarness(sq, s.child, "secondary QEMU", s.log)]);
     const sc = colo("secondary");
     await sq.execute("nbd-server-start", { addr: { type: "inet", data: { host: sc.host, port: String(sc.nbdPort) } } });
     await sq.execute("nbd-server-add", { device: "parent0", writable: true });
@@ -191,9 +208,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
         await waitFor(again.harnessQmp, again.child, `incoming QEMU on ${side}: ${again.log()}`);
         const qmp = new QmpClient({ kind: "unix", path: again.harnessQmp }, { timeoutMs: 10_000 });
         clients.push(qmp);
-        await qmp.connect().catch((e: Error) => {
-          throw new Error(`incoming QEMU on ${side}: ${e.message} (exit ${again.child.exitCode ?? "-"}, signal ${again.child.signalCode ?? "-"}): ${again.log()}`);
-        });
+        await connectHarness(qmp, again.child, `incoming QEMU on ${side}`, again.log);
         pair[side] = { qmp, agentQmp: again.agentQmp, pidfile: again.pidfile, child: again.child, log: again.log };
         return pair[side];
       },
