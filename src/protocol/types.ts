@@ -9,6 +9,20 @@ export type Role = (typeof ROLES)[number];
 export const COLO_MODES = ["primary", "secondary", "none"] as const;
 export type ColoMode = (typeof COLO_MODES)[number];
 
+/** An order as a reply carries it to its node (the arbiter's Order, less its bookkeeping). */
+export interface OrderView {
+  id: string;
+  action: OrderAction;
+  epoch: number;
+  /** The other node's fence is confirmed: the agent may skip its stall wait. */
+  peerFenced: boolean;
+  /** A failover's stall wait after the yank, by the arbiter's (possibly safer) timings. */
+  stallWaitMs?: number;
+  /** A reprotect's new secondary, and the pair's checkpoint delay. */
+  target?: ColoEndpoint;
+  checkpointDelayMs?: number;
+}
+
 /** Where a new secondary takes its resync: its NBD export and its incoming migration. */
 export interface ColoEndpoint {
   host: string;

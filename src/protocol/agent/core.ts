@@ -12,7 +12,7 @@ import { TIMING_LIMITS, type Timings, fenceBound, implausibleTimings } from "../
 
 /** Epochs grow by one per order: a reply this far beyond any seen is not the arbiter's. */
 const MAX_EPOCH_STEP = 10_000;
-import { type Ack, type BeatReport, type ColoEndpoint, type ColoMode, type OrderAction, type QemuInstance, reportable, sameInstance } from "../types.js";
+import { type Ack, type BeatReport, type ColoEndpoint, type ColoMode, type OrderView, type QemuInstance, reportable, sameInstance } from "../types.js";
 import { type ReplicationEvent, type ReplicationTracker, lastCheckpointBound, replicationView, track, unwatchedTracker } from "./replication-view.js";
 import {
   type Cover,
@@ -58,16 +58,7 @@ export interface ReplyIn {
   epoch: number;
   lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
-  order: {
-    id: string;
-    action: OrderAction;
-    epoch: number;
-    peerFenced: boolean;
-    stallWaitMs?: number;
-    /** reprotect: the new secondary's endpoint, and the pair's checkpoint delay. */
-    target?: ColoEndpoint;
-    checkpointDelayMs?: number;
-  } | null;
+  order: OrderView | null;
 }
 
 export type FenceOutcome = { confirmed: true; how: string } | { confirmed: false; error: string } | { aborted: true };

@@ -6,10 +6,10 @@ import { type PairConfig, type Timings, checkTimings, effectiveStall } from "../
 import {
   type Ack,
   type BeatReport,
-  type ColoEndpoint,
   type NodeId,
   type Order,
   type OrderAction,
+  type OrderView,
   type PairStateName,
   type Role,
   qemuGone,
@@ -54,19 +54,6 @@ export type ArbiterEvent =
   | { type: "resolve"; servingNode: NodeId | null; reason: string; actor: string }
   | { type: "configure"; config: PairConfig; actor: string }
   | { type: "reprotect"; actor: string };
-
-export interface OrderView {
-  id: string;
-  action: OrderAction;
-  epoch: number;
-  /** The other node's fence is confirmed: the agent may skip its stall wait. */
-  peerFenced: boolean;
-  /** A failover's stall wait after the yank, by the arbiter's (possibly safer) timings. */
-  stallWaitMs?: number;
-  /** A reprotect's new secondary, and the pair's checkpoint delay. */
-  target?: ColoEndpoint;
-  checkpointDelayMs?: number;
-}
 
 export interface BeatReply {
   /** The pair and node answered: an agent applies no reply meant for another. */
