@@ -120,8 +120,17 @@ export const HeartbeatReply = z
     lease: z.object({ granted: z.boolean(), ms: z.number().int(), solo: z.boolean().optional() }),
     config: EffectiveConfig,
     order: OrderView.nullable(),
+    /** The seq of the beat answered (a WebSocket carries many beats: the agent matches each reply to its beat). */
+    seq: z.number().int().optional(),
   })
   .openapi("HeartbeatReply");
+
+/**
+ * What the arbiter sends on a node's WebSocket unasked: the node's view the moment a decision
+ * changed it (an order, a config, a role). It grants no lease.
+ */
+export const PushMessage = z.object({ push: HeartbeatReply.omit({ lease: true, seq: true }) }).openapi("PushMessage");
+export type PushMessageBody = z.infer<typeof PushMessage>;
 
 const bounded = (k: keyof typeof TIMING_LIMITS) => z.number().int().min(TIMING_LIMITS[k][0]).max(TIMING_LIMITS[k][1]).optional();
 

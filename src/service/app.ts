@@ -8,6 +8,7 @@ import { healthRoutes } from "./routes/health.js";
 import { pageRoutes } from "./pages/pages.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { heartbeatRoutes } from "./routes/heartbeat.js";
+import { connectRoutes } from "./routes/connect.js";
 import { operatorRoutes } from "./routes/operator.js";
 import { pairRoutes } from "./routes/pairs.js";
 
@@ -22,6 +23,7 @@ app.get("/bench/floor/:pairId", async (c) => {
   return c.json({ ok: await pairStub(c as unknown as Ctx, c.req.param("pairId")).ping() });
 });
 heartbeatRoutes(app);
+connectRoutes(app);
 pairRoutes(app);
 operatorRoutes(app);
 eventRoutes(app);

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   pair_exists: 412,
   rate_limited: 429,
   body_too_large: 413,
+  upgrade_required: 426,
   unsupported_media_type: 415,
   malformed_json: 400,
   invalid_body: 422,
@@ -42,6 +43,18 @@ export interface ApiError {
 
 export function apiError(code: ErrorCode, message: string, path?: (string | number)[]): ApiError {
   return { status: ERROR_CODES[code], code, message, ...(path ? { path } : {}) };
+}
+
+/** The envelope every error is sent in, over HTTP and on a WebSocket. */
+export function errorBody(e: ApiError) {
+  return { error: { code: e.code, message: e.message, ...(e.path ? { path: e.path } : {}) } };
+}
+
+/** A schema's first complaint as the API states it: the field path and the message. */
+export function invalidAt(code: "invalid_body" | "invalid_query", issues: readonly { path: readonly PropertyKey[]; message: string }[]): ApiError {
+  const issue = issues[0];
+  const path = issue?.path.map((x) => (typeof x === "symbol" ? String(x) : x)) ?? [];
+  return apiError(code, `${path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`, path as (string | number)[]);
 }
 
 /** What a Durable Object method answers: a value, or an error to send as is. */

@@ -7,14 +7,13 @@ import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { type Audience, type Principal, admits, identify } from "./auth.js";
 import type { Env } from "./env.js";
-import { type ApiError, type Result, apiError } from "./errors.js";
+import { type ApiError, type Result, apiError, errorBody, invalidAt } from "./errors.js";
 
 export type AppEnv = { Bindings: Env; Variables: { principal: Principal; pairId: string | undefined } };
 export type Ctx = Context<AppEnv>;
 
 export function errorResponse(c: Context, e: ApiError) {
-  const body = { error: { code: e.code, message: e.message, ...(e.path ? { path: e.path } : {}) } };
-  return c.json(body, e.status);
+  return c.json(errorBody(e), e.status);
 }
 
 /** A pair's object; LOCATION_HINT (e.g. "weur") places new objects near the pairs' hosts. */
@@ -79,10 +78,8 @@ export function newApp() {
       const ctx = c as unknown as Ctx;
       const pre = await precheck(ctx);
       if (pre) return errorResponse(ctx, pre);
-      const issue = result.error.issues[0];
-      const path = issue?.path.map((x) => (typeof x === "symbol" ? String(x) : x)) ?? [];
       const code = result.target === "query" || result.target === "param" ? "invalid_query" : "invalid_body";
-      return errorResponse(ctx, apiError(code, `${path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`, path));
+      return errorResponse(ctx, invalidAt(code, result.error.issues));
     },
   });
 }

@@ -16,8 +16,11 @@ import type { Order } from "../protocol/types.js";
 import type { Principal } from "./auth.js";
 import { type Clock, clockFor } from "./clock.js";
 import type { Env } from "./env.js";
-import { type ApiError, type Result, apiError, fail, ok } from "./errors.js";
+import { type ApiError, type Result, apiError, errorBody, fail, ok } from "./errors.js";
 import { BEAT_BURST, type Bucket, beatRate, take } from "./rate-limit.js";
+import { type SocketTag, echoableCloseCode, isSocketTag, parseBeatMessage } from "./beat-socket.js";
+import { pushOf, viewsChanged } from "../protocol/arbiter/push.js";
+import { bearer } from "./auth.js";
 import { attempt } from "./notify/deliver.js";
 import { outgoing } from "./notify/messages.js";
 import { nextAttemptAt } from "./notify/retry.js";
@@ -26,7 +29,7 @@ import { PairStore } from "./pair-store.js";
 import { alarmToSet } from "./schedule.js";
 import { type PairSummary, summaryOf } from "./registry-object.js";
 import { pairStatus } from "./status-view.js";
-import { newAgentToken, secretMatches, sha256, toHex } from "./tokens.js";
+import { newAgentToken, parseAgentToken, secretMatches, sha256, toHex } from "./tokens.js";
 
 type OperatorEvent = Extract<ArbiterEvent, { type: "failover" | "maintenance" | "resolve" | "reprotect" }>;
 
@@ -75,15 +78,111 @@ export class PairObject extends DurableObject<Env> {
   async heartbeat(secret: string, body: HeartbeatBody): Promise<Result<BeatReply>> {
     const auth = await this.#agentAuth(body.nodeId, secret);
     if (!auth.ok) return auth;
+    this.#tokenUsed(body.nodeId, auth.value);
+    return this.#beat(body);
+  }
+
+  /** One beat, over HTTP or a WebSocket alike, once its sender is authenticated. */
+  async #beat(body: HeartbeatBody): Promise<Result<BeatReply>> {
     if (!this.#admitBeat(body.nodeId)) return fail("rate_limited", `${body.nodeId} beats faster than its configuration allows: beat every heartbeatIntervalMs`);
-    // Rotation: the old token works until the first beat that uses the new one.
-    const t = this.#tokens.get(body.nodeId)!;
-    if (auth.value === "current" && t.prevHash) {
-      this.#store.forgetPreviousToken(body.nodeId);
+    const out = await this.#apply({ type: "beat", report: body }, body.nodeId);
+    return out.reply ? ok(out.reply) : { ok: false, error: rejectionError(out) };
+  }
+
+  /** Rotation: the old token works until the agent first uses the new one (a beat or a connect). */
+  #tokenUsed(node: string, which: "current" | "previous") {
+    const t = this.#tokens.get(node)!;
+    if (which === "current" && t.prevHash) {
+      this.#store.forgetPreviousToken(node);
       t.prevHash = null;
     }
-    const out = await this.#apply({ type: "beat", report: body });
-    return out.reply ? ok(out.reply) : { ok: false, error: rejectionError(out) };
+  }
+
+  // ---- the push channel ----------------------------------------------------------
+
+  /**
+   * GET /v1/pairs/:pairId/connect, forwarded by the Worker: the agent's token is checked here,
+   * before the socket is accepted, through the Hibernation API (the node id is the socket's tag,
+   * so the object can sleep between beats and find the socket when it wakes).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const refuse = (e: ApiError) => Response.json(errorBody(e), { status: e.status });
+    const token = parseAgentToken(bearer(request.headers.get("authorization") ?? undefined) ?? "");
+    if (!token || !this.#state || token.pairId !== this.#state.durable.pairId) return refuse(apiError("unknown_token", "unknown token"));
+    const auth = await this.#agentAuth(token.nodeId, token.secret);
+    if (!auth.ok) return refuse(auth.error);
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return refuse(apiError("upgrade_required", "connect with a WebSocket upgrade"));
+    this.#tokenUsed(token.nodeId, auth.value);
+    const t = this.#tokens.get(token.nodeId)!;
+    const tag: SocketTag = { nodeId: token.nodeId, tokenHash: auth.value === "current" ? t.hash : t.prevHash! };
+    // One channel per node: a reconnect supersedes a socket the agent may no longer read.
+    for (const old of this.ctx.getWebSockets(token.nodeId)) closeQuietly(old, 4000, "replaced by a newer connection");
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [token.nodeId]);
+    server.serializeAttachment(tag);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
+    const answer = await this.#socketBeat(ws.deserializeAttachment(), message);
+    const body = answer.ok ? answer.value : { ...errorBody(answer.error), ...(answer.seq !== null ? { seq: answer.seq } : {}) };
+    try {
+      ws.send(JSON.stringify(body));
+    } catch {
+      // Closed meanwhile: the agent beats over HTTP until it reconnects.
+    }
+    if (!answer.ok && answer.error.code === "unknown_token") closeQuietly(ws, 4401, "unknown token");
+  }
+
+  async #socketBeat(tag: unknown, message: string | ArrayBuffer): Promise<{ seq: number | null } & Result<BeatReply>> {
+    if (!isSocketTag(tag) || !this.#socketTokenValid(tag)) return { seq: null, ...fail("unknown_token", "unknown token") };
+    const beat = parseBeatMessage(message);
+    if (!beat.ok) return beat;
+    if (beat.value.nodeId !== tag.nodeId) return { seq: beat.seq, ...fail("node_mismatch", `the token is for node ${tag.nodeId}, the beat for ${beat.value.nodeId}`) };
+    return { seq: beat.seq, ...(await this.#beat(beat.value)) };
+  }
+
+  /** The token that opened a socket must still be valid: a rotation's grace ends, a revocation is at once. */
+  #socketTokenValid(tag: SocketTag): boolean {
+    const t = this.#tokens.get(tag.nodeId);
+    if (!this.#state || !t) return false;
+    if (t.hash === tag.tokenHash) {
+      this.#tokenUsed(tag.nodeId, "current");
+      return true;
+    }
+    return t.prevHash === tag.tokenHash && !(t.prevUntil !== null && this.#clock.now() > t.prevUntil);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string) {
+    // Before compatibility date 2026-04-07 the runtime does not answer a close itself.
+    closeQuietly(ws, echoableCloseCode(code), reason);
+  }
+
+  override async webSocketError(ws: WebSocket) {
+    closeQuietly(ws, 1011, "socket error");
+  }
+
+  /**
+   * A decision that changed a node's view (an order, a config, a role) goes to that node at once.
+   * The view is delivered through decide() first, so an order that leaves is recorded as delivered
+   * before it does (the output gate holds the message until that write is durable).
+   */
+  #push(before: ArbiterState, answered: string | undefined) {
+    for (const node of viewsChanged(before, this.#state!)) {
+      const sockets = node === answered ? [] : this.ctx.getWebSockets(node);
+      if (sockets.length === 0) continue;
+      const out = decide(this.#state!, { type: "deliver", node }, this.#clock.now());
+      this.#state = out.state;
+      this.#store.saveDurable(out.state.durable);
+      const message = JSON.stringify({ push: pushOf(out.reply!) });
+      for (const ws of sockets) {
+        try {
+          ws.send(message);
+        } catch {
+          // A closing socket: the view goes out in the reply to the node's next beat instead.
+        }
+      }
+    }
   }
 
   /** When each node's watchdog change last went to the sinks (in memory, like the buckets). */
@@ -215,6 +314,7 @@ export class PairObject extends DurableObject<Env> {
     const until = revoke ? null : now + ROTATION_GRACE_MS;
     if (until !== null) this.#store.setPreviousTokenUntil(nodeId, until);
     this.#tokens.get(nodeId)!.prevUntil = until;
+    if (revoke) for (const ws of this.ctx.getWebSockets(nodeId)) closeQuietly(ws, 4401, "token revoked");
     const how = revoke ? "revoked at once" : `the old one works until the agent uses the new one, at most until ${new Date(until!).toISOString()}`;
     this.#store.appendEvents([serviceEvent(s, now, "token_rotated", `agent token of ${nodeId} rotated: ${how}`, nodeId)]);
     return ok({ token, previousValidUntil: until });
@@ -227,6 +327,7 @@ export class PairObject extends DurableObject<Env> {
     const leased = s.durable.nodeIds.filter((n) => !pastLease(s, n, now));
     if (leased.length > 0 && !force) return fail("lease_held", `${leased.join(" and ")} may hold a lease: delete with ?force=true`);
     this.#store.deletePair(s.durable.epoch);
+    for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 4404, "pair deleted");
     this.#outboxDue = null;
     await this.#store.deleteAlarm();
     this.#alarmAt = null;
@@ -300,12 +401,14 @@ export class PairObject extends DurableObject<Env> {
 
   // ---- plumbing --------------------------------------------------------------
 
-  async #apply(event: ArbiterEvent): Promise<Outcome> {
+  /** `answered`: the node whose beat this is, which gets its view in the reply instead of a push. */
+  async #apply(event: ArbiterEvent, answered?: string): Promise<Outcome> {
     const before = this.#state!;
     const out = decide(before, event, this.#clock.now());
     this.#state = out.state;
     // Written before the response leaves (the output gate holds it until the write is durable).
     this.#store.saveDurable(out.state.durable);
+    this.#push(before, answered);
     this.#store.appendEvents(out.events);
     const notify = out.events.filter((e) => !this.#flapping(e));
     if (this.#sinks.length > 0 && notify.length > 0) {
@@ -371,6 +474,14 @@ export class PairObject extends DurableObject<Env> {
     } catch (e) {
       console.error(JSON.stringify({ msg: "registry update failed", pairId: summary.pairId, error: String(e) }));
     }
+  }
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string) {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
   }
 }
 

@@ -6,6 +6,7 @@
 import { AgentCore, type AgentRuleSet, type Effect, type FenceOutcome, type QemuReading, type RunbookOutcome } from "../../src/protocol/agent/core.js";
 import { type KeptState, NOTHING_KEPT } from "../../src/protocol/agent/serving-rules.js";
 import type { BeatReply } from "../../src/protocol/arbiter/decide.js";
+import type { PushView } from "../../src/protocol/arbiter/push.js";
 import { type Timings, fenceBound } from "../../src/protocol/timing.js";
 import { type ColoMode, type QemuInstance, sameInstance } from "../../src/protocol/types.js";
 import type { ArbiterModel } from "./arbiter-model.js";
@@ -214,6 +215,23 @@ export class AgentModel extends Proc {
   #onReply(reply: BeatReply, sentAt: number, seq: number) {
     this.#poll();
     this.#apply(this.core.reply(reply, sentAt, seq, this.host.mono()));
+    this.#evaluate();
+    if (this.world.push && !this.arbiter.connected(this.id)) this.#connect();
+  }
+
+  /** The push channel: opened after a reply, as the real agent reconnects with 100-250 ms of jitter. */
+  #connect() {
+    const gen = this.gen;
+    const id = this.id;
+    this.after(this.world.rng.between(100, 250), () =>
+      this.arbiter.connect(id, (v) => this.world.send(`arb->${id}`, () => this.run(() => this.#onPush(v), gen))),
+    );
+  }
+
+  #onPush(v: PushView) {
+    if (v.order) this.world.reach("an order arrived pushed");
+    this.#poll();
+    this.#apply(this.core.pushed(v, this.host.mono()));
     this.#evaluate();
   }
 

@@ -1,10 +1,12 @@
 /**
  * The arbiter in the simulation: decide() and nextDeadline() exactly as the Durable Object uses
  * them, with one alarm re-armed only when the next deadline moves earlier or the alarm fires,
- * a clock of its own rate, and restarts that lose everything but the durable state.
+ * a clock of its own rate, restarts that lose everything but the durable state, and push channels
+ * that a restart closes (an agent connects again after its next reply, as the real one does).
  */
 import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../../src/protocol/arbiter/decide.js";
 import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
+import { type PushView, pushOf, viewsChanged } from "../../src/protocol/arbiter/push.js";
 import type { LogEvent } from "../../src/protocol/arbiter/events.js";
 import { type ArbiterState, createPair, restore } from "../../src/protocol/arbiter/state.js";
 import type { PairConfig } from "../../src/protocol/timing.js";
@@ -20,6 +22,7 @@ export class ArbiterModel {
   #alarmAt: number | null = null;
   #alarmToken = 0;
   #offset: number;
+  readonly #sockets = new Map<string, (v: PushView) => void>();
 
   constructor(
     readonly world: World,
@@ -37,8 +40,17 @@ export class ArbiterModel {
 
   receive(report: BeatReport, reply: (r: BeatReply) => void) {
     if (!this.up) return;
-    const out = this.#apply({ type: "beat", report });
+    const out = this.#apply({ type: "beat", report }, report.nodeId);
     if (out.reply) reply(out.reply);
+  }
+
+  /** A node's push channel; `send` carries a view over the arbiter's link to that node. */
+  connect(node: string, send: (v: PushView) => void) {
+    if (this.up) this.#sockets.set(node, send);
+  }
+
+  connected(node: string): boolean {
+    return this.#sockets.has(node);
   }
 
   operator(event: ArbiterEvent): Outcome | null {
@@ -48,8 +60,9 @@ export class ArbiterModel {
     return out;
   }
 
-  #apply(event: ArbiterEvent): Outcome {
-    const out = decide(this.state, event, this.now());
+  #apply(event: ArbiterEvent, answered?: string): Outcome {
+    const before = this.state;
+    const out = decide(before, event, this.now());
     this.state = out.state;
     this.events.push(...out.events);
     if (out.events.some((e) => e.type === "needs_operator")) this.world.reach("pair needed an operator");
@@ -59,7 +72,18 @@ export class ArbiterModel {
       }
     }
     this.#rearm();
+    if (event.type !== "deliver") this.#push(before, answered);
     return out;
+  }
+
+  /** Every node whose view a decision changed gets it at once on its channel (the beat's own node in its reply). */
+  #push(before: ArbiterState, answered: string | undefined) {
+    for (const node of viewsChanged(before, this.state)) {
+      const send = this.#sockets.get(node);
+      if (!send || node === answered) continue;
+      const out = this.#apply({ type: "deliver", node });
+      if (out.reply) send(pushOf(out.reply));
+    }
   }
 
   #rearm() {
@@ -78,6 +102,7 @@ export class ArbiterModel {
   restart(downMs: number) {
     if (this.state.durable.plan) this.world.reach("arbiter restart while a takeover waits");
     this.up = false;
+    this.#sockets.clear();
     this.#alarmAt = null;
     this.#alarmToken++;
     this.world.log("arbiter", `restarting (down ${Math.round(downMs)} ms)`);

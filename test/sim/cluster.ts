@@ -24,7 +24,7 @@ export class Cluster {
     readonly schedule: Schedule,
     readonly agentRules: AgentRules = REAL_RULES,
   ) {
-    const w = (this.world = new World({ seed: schedule.seed, config: schedule.config, checkpointDelayMs: schedule.checkpointDelayMs }));
+    const w = (this.world = new World({ seed: schedule.seed, config: schedule.config, checkpointDelayMs: schedule.checkpointDelayMs, push: schedule.push }));
     const [ra, ha, hb, wa, wb] = schedule.rates;
     this.hosts = {
       a: new Host(w, "a", ha, wa, schedule.guarded[0]),

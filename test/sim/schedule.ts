@@ -38,6 +38,8 @@ export interface Schedule {
   faults: Fault[];
   /** Install the agents this long after the pair started (colo-arbiter added to a running pair); by default they start first. */
   agentsAfterMs?: number;
+  /** The agents hold push channels (WebSockets): the arbiter sends a changed view at once. */
+  push?: boolean;
 }
 
 /** A configuration that satisfies the timing rule, built around a heartbeat interval. */
@@ -115,5 +117,6 @@ export const scheduleArb: fc.Arbitrary<Schedule> = fc.integer({ min: 30_000, max
     guarded: fc.tuple(fc.boolean(), fc.boolean()),
     durationMs: fc.constant(durationMs),
     faults: fc.array(faultArb(durationMs), { maxLength: 12 }).map((fs) => [...fs].sort((x, y) => x.at - y.at)),
+    push: fc.boolean(),
   }),
 );

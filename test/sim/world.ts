@@ -20,6 +20,7 @@ export const SITUATIONS = [
   "pair needed an operator",
   "re-protection paused the survivor's guest",
   "re-protection started COLO",
+  "an order arrived pushed",
 ] as const;
 export type Situation = (typeof SITUATIONS)[number];
 
@@ -129,6 +130,7 @@ export interface WorldOptions {
   seed: number;
   config: PairConfig;
   checkpointDelayMs: number;
+  push?: boolean;
 }
 
 export class World {
@@ -148,6 +150,10 @@ export class World {
 
   get now(): number {
     return this.sched.now;
+  }
+
+  get push(): boolean {
+    return this.opts.push === true;
   }
 
   log(who: string, what: string) {

@@ -349,17 +349,9 @@ export class AgentCore {
       this.#log("error", "reply ignored: it breaks the agent's own rules", { why: bad });
       return this.evaluate(now);
     }
-    this.#epochSeen = Math.max(this.#epochSeen ?? 0, r.epoch);
     // The arbiter answered: from now on the lease it gave, or refused, decides.
     this.#adoptUntil = Number.NEGATIVE_INFINITY;
-    const { version, ...timings } = r.config;
-    // A reply older than the configuration applied never reverts it.
-    if (version >= this.#configVersion && (version !== this.#configVersion || JSON.stringify(timings) !== JSON.stringify(this.#timings))) {
-      this.#timings = timings;
-      this.#configVersion = version;
-      this.#keep({ timings, configVersion: version });
-      this.#log("info", "config applied", { version, ...timings });
-    }
+    this.#applyView(r);
     if (r.lease.granted) {
       // Counted from the send instant of the beat that earned it.
       const until = this.#rules.leaseStart(sentAt, now) + r.lease.ms;
@@ -381,6 +373,35 @@ export class AgentCore {
     if (this.#result && seq > this.#result.seq && o?.id !== this.#result.ack.orderId) this.#result = null;
     if (o) this.#onOrder(o, now);
     return this.evaluate(now);
+  }
+
+  /**
+   * A view the arbiter pushed with no beat to answer: its config and order, held to the same rules
+   * as a reply, and no lease (leases are earned by beats, counted from their send instants).
+   */
+  pushed(v: Omit<ReplyIn, "lease">, now: number): Effect[] {
+    const r = { ...v, lease: { granted: false, ms: 0 } };
+    const bad = this.#implausible(r);
+    if (bad) {
+      this.#log("error", "push ignored: it breaks the agent's own rules", { why: bad });
+      return this.evaluate(now);
+    }
+    this.#applyView(r);
+    if (r.order) this.#onOrder(r.order, now);
+    return this.evaluate(now);
+  }
+
+  /** What every answer carries besides a lease: the epoch and the configuration. */
+  #applyView(r: ReplyIn) {
+    this.#epochSeen = Math.max(this.#epochSeen ?? 0, r.epoch);
+    const { version, ...timings } = r.config;
+    // An answer older than the configuration applied never reverts it.
+    if (version >= this.#configVersion && (version !== this.#configVersion || JSON.stringify(timings) !== JSON.stringify(this.#timings))) {
+      this.#timings = timings;
+      this.#configVersion = version;
+      this.#keep({ timings, configVersion: version });
+      this.#log("info", "config applied", { version, ...timings });
+    }
   }
 
   /**

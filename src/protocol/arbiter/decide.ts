@@ -53,7 +53,9 @@ export type ArbiterEvent =
   | { type: "maintenance"; enabled: boolean; reason: string | null; actor: string }
   | { type: "resolve"; servingNode: NodeId | null; reason: string; actor: string }
   | { type: "configure"; config: PairConfig; actor: string }
-  | { type: "reprotect"; actor: string };
+  | { type: "reprotect"; actor: string }
+  /** The node's view (its order, config, role) goes out unasked, on its push channel: an order sent is delivered. */
+  | { type: "deliver"; node: NodeId };
 
 export interface BeatReply {
   /** The pair and node answered: an agent applies no reply meant for another. */
@@ -65,6 +67,8 @@ export interface BeatReply {
   lease: { granted: boolean; ms: number; solo?: boolean };
   config: Timings & { version: number };
   order: OrderView | null;
+  /** The seq of the beat answered, so a reply on a channel shared by many beats finds its beat. */
+  seq?: number;
 }
 
 export const REJECTION_CODES = [
@@ -125,8 +129,11 @@ export function decide(state: ArbiterState, event: ArbiterEvent, now: number): O
     case "reprotect":
       step.operatorReprotect(event.actor);
       break;
+    case "deliver":
+      step.deliver(event.node);
+      break;
   }
-  if (event.type !== "beat" && event.type !== "tick" && !step.rejected) step.evaluate();
+  if (event.type !== "beat" && event.type !== "tick" && event.type !== "deliver" && !step.rejected) step.evaluate();
   step.trackState();
   return step.outcome();
 }
@@ -182,7 +189,7 @@ class Step {
     const stale = !!prev && prev.bootId === r.bootId && r.seq <= prev.highSeq;
     if (stale) {
       // A stale or duplicate beat may be a delayed copy: it proves nothing about now, so no lease.
-      this.#reply = this.replyTo(r.nodeId, false);
+      this.#reply = { ...this.replyTo(r.nodeId, false), seq: r.seq };
       return;
     }
     this.s.volatile.nodes[r.nodeId] = {
@@ -216,7 +223,13 @@ class Step {
       const deadline = this.now + ms + arbiterRules().leaseMargin(arbiterTimings(d));
       seenNow.leaseDeadline = Math.max(seenNow.leaseDeadline ?? Number.NEGATIVE_INFINITY, deadline);
     }
-    this.#reply = this.replyTo(r.nodeId, granted, ms, solo);
+    this.#reply = { ...this.replyTo(r.nodeId, granted, ms, solo), seq: r.seq };
+  }
+
+  /** A view sent with no beat to answer grants nothing; the order it carries counts as delivered. */
+  deliver(node: NodeId) {
+    if (!this.d.nodeIds.includes(node)) return this.reject("unknown_node", `node ${node} is not in pair ${this.d.pairId}`);
+    this.#reply = this.replyTo(node, false);
   }
 
   /**
