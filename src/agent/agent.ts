@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { AgentCore, type Effect, type RunbookOutcome } from "../protocol/agent/core.js";
 import { DEFAULT_CONFIG, type Timings, fenceBound } from "../protocol/timing.js";
 import { type ColoEndpoint, type ColoMode, type QemuInstance, type ResyncProgress, reportable } from "../protocol/types.js";
-import type { ArbiterClient } from "./arbiter-client.js";
+import type { ArbiterPort, PushedView } from "./arbiter-link.js";
 import { type MonoClock, eventInstant } from "./clock.js";
 import { fence } from "./fence.js";
 import type { KeptStore } from "./kept-state.js";
@@ -25,7 +25,7 @@ export interface AgentDeps {
   clock: MonoClock;
   qmp: QmpClient;
   process: QemuProcess;
-  arbiter: ArbiterClient;
+  arbiter: ArbiterPort;
   kept: KeptStore;
   watchdog: Watchdog | null;
   log: Logger;
@@ -79,6 +79,7 @@ export class Agent {
       now: deps.clock.now(),
     });
     deps.qmp.onEvent((e) => this.#onEvent(e));
+    deps.arbiter.onPush?.((v) => this.#onPush(v));
     deps.qmp.onConnection((up) => {
       const now = deps.clock.now();
       this.#apply(up ? this.#core.connected(now) : this.#core.disconnected(now));
@@ -99,6 +100,7 @@ export class Agent {
     await this.#connected(fenceBound(this.#core.timings));
     await this.#refresh(this.#core.timings.fenceLatencyMs);
     this.#evaluate();
+    this.#d.arbiter.open?.();
     void this.#beatLoop();
   }
 
@@ -114,6 +116,7 @@ export class Agent {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#procedure?.abort();
+    this.#d.arbiter.close?.();
     if (this.#d.watchdog && !this.#core.couldServe()) {
       this.#d.watchdog.disarm();
       this.#d.log.info("watchdog disarmed", { why: "VM stopped or gone" });
@@ -134,6 +137,14 @@ export class Agent {
     const clock = this.#d.clock;
     const data = { reason: typeof e.data?.reason === "string" ? e.data.reason : undefined, nodeName: typeof e.data?.["node-name"] === "string" ? e.data["node-name"] : undefined };
     this.#apply(this.#core.event(e.event as "STOP", data, eventInstant(clock, e.timestamp), clock.now(), this.#d.ids.replicationNode));
+  }
+
+  /** A view the arbiter pushed: an order starts now, not at the reply to the next beat. */
+  #onPush(v: PushedView) {
+    if (this.#stopped) return;
+    if (v.order) this.#d.log.info("pushed", { orderId: v.order.id, action: v.order.action, epoch: v.order.epoch });
+    this.#apply(this.#core.pushed(v, this.#d.clock.now()));
+    this.#evaluate();
   }
 
   #evaluate() {
@@ -340,7 +351,8 @@ export class Agent {
     if (colo && this.#core.known?.vm.status === "inmigrate") report.incoming = endpointOf(colo);
     if (this.#progress) report.resync = this.#progress;
     this.#inFlight += 1;
-    const r = await this.#d.arbiter.beat(report, beatTimeoutMs(t));
+    // A socket silent for HB is given up for HTTP: the beat's lease must not wait on a dead path.
+    const r = await this.#d.arbiter.beat(report, beatTimeoutMs(t), t.heartbeatIntervalMs);
     this.#inFlight -= 1;
     if (this.#stopped) return;
     if (!r.ok) {

@@ -1,11 +1,13 @@
 /**
- * Heartbeats to the arbiter over HTTP. The agent token is read from its file, and read again after
- * a 401 (the operator may have rotated it). Answers are validated with the API's own schema.
+ * Heartbeats to the arbiter over HTTP: the fallback and the simple client (arbiter-link.ts prefers
+ * a WebSocket). The agent token is read from its file, and read again after a 401 (the operator
+ * may have rotated it). Answers are validated with the API's own schema.
  */
 import { readFileSync } from "node:fs";
 import { type HeartbeatBody, HeartbeatReply, type HeartbeatReplyBody } from "../api/schemas.js";
 
-export type BeatResult = { ok: true; reply: HeartbeatReplyBody } | { ok: false; status: number | null; code: string; message: string };
+export type BeatFailure = { ok: false; status: number | null; code: string; message: string };
+export type BeatResult = { ok: true; reply: HeartbeatReplyBody } | BeatFailure;
 
 export class ArbiterClient {
   #token: string | null = null;
@@ -17,20 +19,27 @@ export class ArbiterClient {
     readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
-  #readToken(): string {
-    this.#token = readFileSync(this.tokenFile, "utf8").trim();
-    return this.#token;
-  }
-
-  /** One heartbeat, given up after `timeoutMs`. */
-  async beat(body: HeartbeatBody, timeoutMs: number): Promise<BeatResult> {
-    let token: string;
+  /** The token, read from its file once and again after it was refused. */
+  token(): { ok: true; token: string } | BeatFailure {
     try {
-      token = this.#token ?? this.#readToken();
+      this.#token ??= readFileSync(this.tokenFile, "utf8").trim();
+      return { ok: true, token: this.#token };
     } catch (e) {
       // A missing or unreadable token file is a failed beat, never a crash: the fence and watchdog rules go on.
       return { ok: false, status: null, code: "token_unreadable", message: `${this.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
     }
+  }
+
+  /** The arbiter refused the token: read the file again next time (the operator may have rotated it). */
+  forgetToken() {
+    this.#token = null;
+  }
+
+  /** One heartbeat, given up after `timeoutMs`. */
+  async beat(body: HeartbeatBody, timeoutMs: number): Promise<BeatResult> {
+    const t = this.token();
+    if (!t.ok) return t;
+    const token = t.token;
     let res: Response;
     try {
       res = await this.fetchImpl(`${this.url.replace(/\/$/, "")}/v1/pairs/${encodeURIComponent(this.pairId)}/heartbeat`, {
@@ -43,7 +52,7 @@ export class ArbiterClient {
       return { ok: false, status: null, code: "unreachable", message: e instanceof Error ? e.message : String(e) };
     }
     const text = await res.text().catch(() => "");
-    if (res.status === 401) this.#token = null;
+    if (res.status === 401) this.forgetToken();
     if (!res.ok) {
       const err = safeJson(text) as { error?: { code?: string; message?: string } } | null;
       return { ok: false, status: res.status, code: err?.error?.code ?? `http_${res.status}`, message: err?.error?.message ?? text.slice(0, 200) };
@@ -54,7 +63,7 @@ export class ArbiterClient {
   }
 }
 
-function safeJson(text: string): unknown {
+export function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ArbiterClient } from "./arbiter-client.js";
 import { Agent } from "./agent.js";
+import { ArbiterLink } from "./arbiter-link.js";
 import { systemClock } from "./clock.js";
 import { USAGE, loadSettings } from "./config.js";
 import { fileKeptStore } from "./kept-state.js";
@@ -38,12 +39,13 @@ else if (watchdog) {
 }
 else log.warn("no watchdog: this node reports itself unguarded");
 
+const http = new ArbiterClient(s.arbiter, s.pair, s.tokenFile);
 const agent = new Agent({
   nodeId: s.node,
   clock: systemClock,
   qmp: new QmpClient(s.qmp, { timeoutMs: 2000, backoff: { minMs: 100, maxMs: 5000 } }),
   process: pidfileProcess(s.pidfile, { qmpPath: s.qmp.kind === "unix" ? s.qmp.path : null }),
-  arbiter: new ArbiterClient(s.arbiter, s.pair, s.tokenFile),
+  arbiter: s.httpOnly ? http : new ArbiterLink(http, log),
   kept: fileKeptStore(join(s.stateDir, `${s.pair}.${s.node}.json`)),
   watchdog,
   log,

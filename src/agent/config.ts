@@ -23,6 +23,8 @@ const Settings = z
     watchdog: z.string().min(1).optional(),
     watchdogKeeper: z.string().min(1).optional(),
     allowInsecureArbiter: z.boolean().optional(),
+    /** Beat over HTTP only, with no push channel (a proxy that does not pass WebSockets). */
+    httpOnly: z.boolean().optional(),
     nbdNode: z.string().min(1).optional(),
     stateDir: z.string().min(1).default("/run/colo-arbiter"),
     colo: z
@@ -84,6 +86,8 @@ export interface AgentSettings {
   /** A host's shared watchdog keeper's socket (colo-arbiter-watchdog), instead of a device. */
   watchdogKeeper: string | null;
   stateDir: string;
+  /** No push channel: beats over HTTP only. */
+  httpOnly: boolean;
   ids: RunbookIds;
   /** Re-protection's endpoint and names (settings file only); null: resync orders are refused. */
   colo: ColoSettings | null;
@@ -102,12 +106,13 @@ const FLAGS = {
   watchdog: { type: "string" },
   "watchdog-keeper": { type: "string" },
   "allow-insecure-arbiter": { type: "boolean" },
+  "http-only": { type: "boolean" },
   "nbd-node": { type: "string" },
   "state-dir": { type: "string" },
 } as const;
 
 export const USAGE =
-  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog | --watchdog-keeper /run/colo-arbiter/watchdog.sock] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--allow-insecure-arbiter] [--config FILE]";
+  "usage: colo-arbiter-agent --arbiter URL --pair ID --node ID --token-file PATH --qmp unix:/path|tcp:host:port --pidfile PATH [--watchdog /dev/watchdog | --watchdog-keeper /run/colo-arbiter/watchdog.sock] [--nbd-node NAME] [--state-dir /run/colo-arbiter] [--allow-insecure-arbiter] [--http-only] [--config FILE]";
 
 export function loadSettings(argv: string[]): SettingsResult {
   let flags: Record<string, string | boolean | undefined>;
@@ -136,6 +141,7 @@ export function loadSettings(argv: string[]): SettingsResult {
       watchdog: flags.watchdog,
       watchdogKeeper: flags["watchdog-keeper"],
       allowInsecureArbiter: flags["allow-insecure-arbiter"],
+      httpOnly: flags["http-only"],
       nbdNode: flags["nbd-node"],
       stateDir: flags["state-dir"],
     }).filter(([, v]) => v !== undefined),
@@ -159,6 +165,7 @@ export function loadSettings(argv: string[]): SettingsResult {
       watchdog: s.watchdog ?? null,
       watchdogKeeper: s.watchdogKeeper ?? null,
       stateDir: s.stateDir,
+      httpOnly: s.httpOnly === true,
       ids: { ...DEFAULT_IDS, ...s.ids, nbdNode: s.nbdNode ?? DEFAULT_IDS.nbdNode },
       colo: s.colo ? { ...DEFAULT_COLO, ...s.colo } : null,
     },

@@ -1,0 +1,109 @@
+/**
+ * The push channel end to end: the built agents beside fake QEMUs (separate processes, real QMP
+ * sockets and pidfiles) against `wrangler dev`. They beat over WebSockets, ride through the
+ * arbiter's restart (every socket closed, as a deploy does) on HTTP beats with no lease lost and no
+ * fence, reconnect on their own, and get an operator's order pushed rather than in a beat's reply.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { useDevServer } from "./dev.js";
+
+// A lease long enough to outlast a restart of `wrangler dev` on a busy 2-core machine: the test is
+// about the sockets closing under the agents, not about how long the outage is.
+const TIMINGS = { heartbeatIntervalMs: 1000, leaseMs: 12_000, fenceLatencyMs: 500, watchdogMs: 1000, replicationStallMs: 3000, failsafe: false, requireWatchdog: false };
+
+const dev = useDevServer();
+const dir = mkdtempSync(join(tmpdir(), "colo-push-"));
+const procs: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const p of procs) {
+    try {
+      process.kill(-p.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Logged {
+  msg: string;
+  [k: string]: unknown;
+}
+
+function spawnLogged(args: string[]): { child: ChildProcess; lines: Logged[] } {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  procs.push(child);
+  const lines: Logged[] = [];
+  let buf = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    buf += d;
+    const parts = buf.split("\n");
+    buf = parts.pop()!;
+    for (const l of parts) {
+      try {
+        lines.push(JSON.parse(l) as Logged);
+      } catch {
+        lines.push({ msg: l });
+      }
+    }
+  });
+  child.stderr!.resume();
+  return { child, lines };
+}
+
+async function until<T>(what: string, f: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const count = (lines: Logged[], msg: string) => lines.filter((l) => l.msg === msg).length;
+
+describe("agents on the push channel (wrangler dev)", () => {
+  it("beat over WebSockets, ride through an arbiter restart with no fence, and get an order pushed", async () => {
+    const pairId = `push-${Date.now().toString(36)}`;
+    const created = await dev.request<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
+      body: { nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }], ...TIMINGS },
+    });
+    expect(created.status).toBe(201);
+    const link = join(dir, "link.sock");
+    const side = (n: string) => ({ qmp: join(dir, `${n}.qmp`), pid: join(dir, `${n}.pid`), token: join(dir, `${n}.token`) });
+    const agents: Record<string, Logged[]> = {};
+    for (const n of ["a", "b"]) {
+      const s = side(n);
+      writeFileSync(s.token, `${created.body.agentTokens[n]}\n`, { mode: 0o600 });
+      agents[n] = spawnLogged([
+        "dist/agent/cli.js", "--arbiter", dev.url, "--pair", pairId, "--node", n, "--token-file", s.token, "--qmp", `unix:${s.qmp}`, "--pidfile", s.pid, "--state-dir", join(dir, `state-${n}`),
+      ]).lines;
+    }
+    spawnLogged(["dist/demo/fake-qemu-main.js", "--qmp", side("b").qmp, "--pidfile", side("b").pid, "--role", "secondary", "--link", link]);
+    spawnLogged(["dist/demo/fake-qemu-main.js", "--qmp", side("a").qmp, "--pidfile", side("a").pid, "--role", "primary", "--link", link, "--checkpoint-ms", "200"]);
+    const status = async () => (await dev.request<{ state: string; epoch: number }>("GET", `/v1/pairs/${pairId}`)).body;
+    await until("protection", async () => (await status()).state === "protected");
+    await until("both channels open", () => count(agents.a!, "push channel open") >= 1 && count(agents.b!, "push channel open") >= 1);
+
+    await dev.halt();
+    await until("both agents on HTTP", () => agents.a!.some((l) => l.msg === "push channel down: beating over HTTP") && agents.b!.some((l) => l.msg === "push channel down: beating over HTTP"));
+    await dev.resume();
+    await until("both channels open again", () => count(agents.a!, "push channel open") >= 2 && count(agents.b!, "push channel open") >= 2);
+    await until("protection after the restart", async () => (await status()).state === "protected");
+    for (const n of ["a", "b"]) {
+      expect(agents[n]!.filter((l) => /fenc/i.test(l.msg)), `${n} fenced nothing`).toEqual([]);
+    }
+
+    const failover = await dev.request<{ issued: { id: string; node: string }[] }>("POST", `/v1/pairs/${pairId}/failover`, { body: { target: "b", reason: "push e2e" } });
+    expect(failover.status).toBe(202);
+    const first = failover.body.issued[0]!;
+    const pushed = await until("the order pushed", () => agents[first.node]!.find((l) => l.msg === "pushed" && l.orderId === first.id));
+    expect(pushed).toMatchObject({ orderId: first.id });
+  }, 180_000);
+});
