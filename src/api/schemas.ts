@@ -253,8 +253,13 @@ export const PairStatus = z
         }),
       )
       .optional(),
-    /** Since this object last started: storage writes (setAlarm included) and alarm invocations. */
-    storage: z.object({ writes: z.number().int(), alarms: z.number().int(), alarmWrites: z.number().int() }).optional(),
+    /**
+     * Since this object last started (`since`: a hibernated object starts again when it wakes):
+     * storage writes (setAlarm included) and alarm invocations; `alarmAt`: when the alarm is set.
+     */
+    storage: z
+      .object({ since: z.number().int(), writes: z.number().int(), alarms: z.number().int(), alarmWrites: z.number().int(), alarmAt: z.number().int().nullable() })
+      .optional(),
   })
   .openapi("PairStatus");
 

@@ -7,7 +7,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { EventsPage, HeartbeatBody, PairSpecBody, PairStatusBody } from "../api/schemas.js";
 import type { z } from "@hono/zod-openapi";
 import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../protocol/arbiter/decide.js";
-import { nextDeadline } from "../protocol/arbiter/deadline.js";
+import { nextAlarm } from "../protocol/arbiter/deadline.js";
 import type { LogEvent } from "../protocol/arbiter/events.js";
 import { type ArbiterState, agentTimings, createPair, restore } from "../protocol/arbiter/state.js";
 import { type Health, health, pastLease } from "../protocol/arbiter/view.js";
@@ -55,10 +55,13 @@ export class PairObject extends DurableObject<Env> {
   #delivering: Promise<void> | null = null;
   /** When the outbox's next head is due, mirrored in memory so a beat reads no storage for it. */
   #outboxDue: number | null = null;
+  /** When this instance started: a hibernated object starts again when it wakes. */
+  readonly #since: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#clock = clockFor(env);
+    this.#since = this.#clock.now();
     this.#store = new PairStore(ctx.storage);
     void ctx.blockConcurrencyWhile(async () => {
       const d = this.#store.loadDurable();
@@ -236,7 +239,7 @@ export class PairObject extends DurableObject<Env> {
   #status(): PairStatusBody {
     const delivery = this.#store.deliveryState();
     const sinks = this.#sinks.map((s) => ({ ...redact(s), pending: 0, deadLettered: 0, lastError: null, ...delivery.get(s.id) }));
-    return { ...pairStatus(this.#state!, this.#clock.now()), sinks, storage: { writes: this.#store.writes, alarms: this.#store.alarms, alarmWrites: this.#store.alarmWrites } };
+    return { ...pairStatus(this.#state!, this.#clock.now()), sinks, storage: { since: this.#since, writes: this.#store.writes, alarms: this.#store.alarms, alarmWrites: this.#store.alarmWrites, alarmAt: this.#alarmAt } };
   }
 
   async health(): Promise<Result<Health>> {
@@ -430,7 +433,7 @@ export class PairObject extends DurableObject<Env> {
   async #rearm() {
     // While a delivery run is under way it re-arms itself when done: its entries are not due again yet.
     const outbox = this.#delivering ? null : this.#outboxDue;
-    const at = this.#state ? alarmToSet([nextDeadline(this.#state, this.#clock.now()), outbox], this.#alarmAt) : null;
+    const at = this.#state ? alarmToSet([nextAlarm(this.#state, this.#clock.now()), outbox], this.#alarmAt) : null;
     if (at === null) return;
     this.#alarmAt = at;
     await this.#store.setAlarm(this.#clock.alarmTime(at));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
+import { QUIET_WATCH_MS, nextAlarm, nextDeadline } from "../../src/protocol/arbiter/deadline.js";
 import { currentProblem, health, leaseDeadline, nextCommand, pairState } from "../../src/protocol/arbiter/view.js";
 import { DEFAULT_CONFIG, leaseMargin, stallMargin } from "../../src/protocol/timing.js";
 import { pairStatus } from "../../src/service/status-view.js";
@@ -211,6 +211,33 @@ describe("alarm deadlines", () => {
     h.run(5000, { p: {}, s: {} });
     // In steady state: the moment a node would stop being fresh.
     expect(nextDeadline(h.s, h.now)).toBe(h.now + L);
+  });
+
+  it("leave a steady pair's alarm to watch for all beats stopping, and arm it at the deadline otherwise", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.restart();
+    // Within a restart's window the deadline counts, not the watch.
+    expect(nextAlarm(h.s, h.now)).toBe(nextDeadline(h.s, h.now));
+    h.run(5000, { p: {}, s: {} });
+    const lastBeat = h.now;
+    // Steady: beats bring every deadline; the alarm only looks once no beat came for the watch.
+    expect(nextAlarm(h.s, h.now)).toBe(lastBeat + QUIET_WATCH_MS);
+    // The primary falls silent: once it is no longer fresh, the alarm is armed at the rules' deadline.
+    h.run(L, { p: null, s: {} });
+    expect(nextAlarm(h.s, h.now)).toBe(nextDeadline(h.s, h.now));
+    expect(nextAlarm(h.s, h.now)!).toBeLessThan(h.now + L);
+  });
+
+  it("arm at the deadline while an order is out, whoever beats", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    h.run(3000, { p: {}, s: {} });
+    const out = h.apply({ type: "failover", target: "s", reason: "test", actor: "ops" });
+    expect(out.issued.length).toBe(1);
+    h.beat("p");
+    h.beat("s");
+    expect(nextAlarm(h.s, h.now)).toBe(nextDeadline(h.s, h.now));
   });
 });
 

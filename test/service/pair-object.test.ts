@@ -2,6 +2,7 @@ import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } fro
 import { describe, expect, it } from "vitest";
 import type { HeartbeatReplyBody as HeartbeatReply } from "../../src/api/schemas.js";
 import { testClock } from "../../src/service/clock.js";
+import { QUIET_WATCH_MS } from "../../src/protocol/arbiter/deadline.js";
 import type { PairObject } from "../../src/service/pair-object.js";
 import { EVENT_LOG_LIMIT, PairStore } from "../../src/service/pair-store.js";
 import { BEAT_BURST } from "../../src/service/rate-limit.js";
@@ -37,6 +38,32 @@ describe("the pair's Durable Object", () => {
       await beatJson(p.id, p.tokens.n2!, { node: "n2" });
     }
     expect(await writesOf(p.id)).toBe(before);
+  });
+
+  it("sets no alarm for a steady pair's beats: after it fires, the next one watches for all beats stopping", async () => {
+    const p = await protectedPair();
+    // Past the window after the object's start, beating as agents do.
+    let lastBeatSent = 0;
+    for (let i = 0; i < 5; i++) {
+      testClock.advance(1000);
+      await beatJson(p.id, p.tokens.n1!, { node: "n1" });
+      lastBeatSent = testClock.now();
+      await beatJson(p.id, p.tokens.n2!, { node: "n2" });
+    }
+    const lastBeat = testClock.now();
+    await runDurableObjectAlarm(stubOf(p.id));
+    const alarmsBefore = await runInDurableObject(stubOf(p.id), (o: PairObject) => o.status({ kind: "admin" }));
+    for (let i = 0; i < 10; i++) {
+      testClock.advance(1000);
+      await beatJson(p.id, p.tokens.n1!, { node: "n1" });
+      await beatJson(p.id, p.tokens.n2!, { node: "n2" });
+    }
+    const after = await runInDurableObject(stubOf(p.id), (o: PairObject) => o.status({ kind: "admin" }));
+    const armed = alarmsBefore.ok ? alarmsBefore.value.storage!.alarmAt! : 0;
+    expect(armed).toBeGreaterThanOrEqual(lastBeatSent + QUIET_WATCH_MS);
+    expect(armed).toBeLessThanOrEqual(lastBeat + QUIET_WATCH_MS);
+    // Ten seconds of beats moved nothing: no write, no setAlarm.
+    expect(after.ok && after.value.storage).toMatchObject({ writes: alarmsBefore.ok && alarmsBefore.value.storage?.writes, alarmAt: armed });
   });
 
   it("notices a dead primary on its alarm, with no request arriving, no sooner than its lease + m", async () => {

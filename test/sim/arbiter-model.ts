@@ -1,11 +1,11 @@
 /**
- * The arbiter in the simulation: decide() and nextDeadline() exactly as the Durable Object uses
+ * The arbiter in the simulation: decide() and nextAlarm() exactly as the Durable Object uses
  * them, with one alarm re-armed only when the next deadline moves earlier or the alarm fires,
  * a clock of its own rate, restarts that lose everything but the durable state, and push channels
  * that a restart closes (an agent connects again after its next reply, as the real one does).
  */
 import { type ArbiterEvent, type BeatReply, type Outcome, decide } from "../../src/protocol/arbiter/decide.js";
-import { nextDeadline } from "../../src/protocol/arbiter/deadline.js";
+import { nextAlarm } from "../../src/protocol/arbiter/deadline.js";
 import { type PushView, pushOf, viewsChanged } from "../../src/protocol/arbiter/push.js";
 import type { LogEvent } from "../../src/protocol/arbiter/events.js";
 import { type ArbiterState, createPair, restore } from "../../src/protocol/arbiter/state.js";
@@ -87,7 +87,7 @@ export class ArbiterModel {
   }
 
   #rearm() {
-    const at = nextDeadline(this.state, this.now());
+    const at = nextAlarm(this.state, this.now());
     if (at === null || (this.#alarmAt !== null && at >= this.#alarmAt)) return;
     this.#alarmAt = at;
     const token = ++this.#alarmToken;
