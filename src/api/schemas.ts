@@ -39,6 +39,7 @@ const PeerView = z.object({
   view: z.enum(VIEW_STATES).optional(),
   watch: count.optional(),
   lastCheckpointMsAgo: ms(1e12).optional(),
+  verified: z.boolean().optional(),
 });
 const WatchdogStatus = z.object({
   armed: z.boolean(),

@@ -73,6 +73,11 @@ export interface PeerReport {
    */
   watch?: number;
   lastCheckpointMsAgo?: number;
+  /**
+   * The agent has seen every checkpoint since this observation began (one completed after it
+   * started watching): `lastCheckpointMsAgo` is then the last load there was, not merely the last seen.
+   */
+  verified?: boolean;
 }
 
 /** The view a report states (simple clients send only `replicating`). */

@@ -69,6 +69,37 @@ describe("rule 3: take over", () => {
     expect(order.issuedAt).toBeGreaterThanOrEqual(firstBroken + t.replicationStallMs + stallMargin(t));
   });
 
+  for (const verified of [true, false]) {
+    it(`with failsafe on, counts the stall wait from the last checkpoint ${verified ? "of a verified view" : "only from the first broken report when the view is not verified"}`, () => {
+      const h = new Harness({ failsafe: true });
+      h.protect();
+      const t = DEFAULT_CONFIG;
+      const wait = t.replicationStallMs + stallMargin(t);
+      // The primary dies right after the secondary loaded its last checkpoint; the secondary's
+      // view breaks S later, when no checkpoint came.
+      const lastLoad = h.now;
+      let firstBroken: number | null = null;
+      let issuedAt: number | null = null;
+      while (issuedAt === null && h.now < lastLoad + 30_000) {
+        h.now += 100;
+        h.apply({ type: "tick" });
+        const ago = h.now - lastLoad;
+        const broken = ago >= t.replicationStallMs;
+        if (broken) firstBroken ??= h.now;
+        const peer = { replicating: !broken, view: broken ? ("broken" as const) : ("healthy" as const), watch: 1, lastCheckpointMsAgo: ago, ...(verified ? { verified: true } : {}) };
+        const out = h.beat("s", { peer });
+        issuedAt = out.issued.find((o) => o.action === "failover")?.issuedAt ?? h.s.durable.orders.find((o) => o.action === "failover")?.issuedAt ?? null;
+      }
+      expect(issuedAt).not.toBeNull();
+      if (verified) {
+        expect(issuedAt!).toBeGreaterThanOrEqual(lastLoad + wait);
+        expect(issuedAt!).toBeLessThan(firstBroken! + wait);
+      } else {
+        expect(issuedAt!).toBeGreaterThanOrEqual(firstBroken! + wait);
+      }
+    });
+  }
+
   it("a later working report ends the broken streak", () => {
     const h = new Harness({ failsafe: true });
     h.protect();

@@ -119,6 +119,15 @@ export const PLANTS: Plant[] = [
     budget: 100,
   },
   {
+    mechanism: "with failsafe on, the stall wait counts from a checkpoint bound of the current streak only",
+    plant: "an earlier streak's checkpoint bound carries over a later load",
+    unmasked: "the secondary's own stall wait",
+    arbiter: { stallFromPerStreak: false },
+    agent: { failoverNotBefore: () => Number.NEGATIVE_INFINITY },
+    family: family("a bad quorum report on the secondary"),
+    budget: 100,
+  },
+  {
     mechanism: "m covers an agent that dies inside its own fence (the watchdog pinged on close)",
     plant: "m = 2·rho·L + F, as before",
     unmasked: "-",

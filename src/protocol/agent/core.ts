@@ -330,6 +330,7 @@ export class AgentCore {
         view: view.state,
         watch: this.#connected ? this.#watch : 0,
         ...(view.lastCheckpointMsAgo !== null ? { lastCheckpointMsAgo: Math.round(view.lastCheckpointMsAgo) } : {}),
+        ...(this.#connected && !this.#tracker.unverified ? { verified: true } : {}),
       },
       watchdog: { armed: false },
       fenced: (this.instance !== null && sameInstance(this.#kept.fenced, this.instance)) || (q.kind === "unknown" && this.#fencedUnknown),

@@ -1,6 +1,6 @@
 import { arbiterRules } from "./rules.js";
 import { type ArbiterState, arbiterTimings, settleAt } from "./state.js";
-import { isFresh, leaseDeadline } from "./view.js";
+import { isFresh, leaseDeadline, stallStart } from "./view.js";
 
 /**
  * How long a steady pair may go without any beat before its alarm looks. While both nodes beat,
@@ -26,7 +26,8 @@ export function nextDeadline(s: ArbiterState, now: number): number | null {
     at.push(leaseDeadline(s, node));
     if (!n) continue;
     at.push(n.lastBeatAt + t.leaseMs);
-    if (n.brokenSince !== null) at.push(n.brokenSince + t.replicationStallMs + stallMargin(t));
+    const stall = stallStart(n);
+    if (stall !== null) at.push(stall + t.replicationStallMs + stallMargin(t));
     if (n.sickSince !== null) at.push(n.sickSince + t.replicationStallMs);
   }
   const settle = settleAt(d);

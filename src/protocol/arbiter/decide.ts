@@ -2,7 +2,7 @@
  * The arbiter's decision core: decide(state, event, now) -> new state, orders, log events.
  * Pure: no I/O, no clock of its own. The rules and their order are in docs/protocol.md.
  */
-import { type PairConfig, type Timings, checkTimings, effectiveStall } from "../timing.js";
+import { type PairConfig, RHO, type Timings, checkTimings, effectiveStall } from "../timing.js";
 import {
   type Ack,
   type BeatReport,
@@ -42,6 +42,7 @@ import {
   pendingOrder,
   protectedRoles,
   seen,
+  stallStart,
   takeoverWait,
   unresolvedFailover,
 } from "./view.js";
@@ -192,13 +193,15 @@ class Step {
       this.#reply = { ...this.replyTo(r.nodeId, false), seq: r.seq };
       return;
     }
+    const brokenSince = this.brokenSince(r, prev);
     this.s.volatile.nodes[r.nodeId] = {
       lastBeatAt: this.now,
       report: r,
       bootId: r.bootId,
       highSeq: r.seq,
       leaseDeadline: prev?.leaseDeadline ?? null,
-      brokenSince: this.brokenSince(r, prev),
+      brokenSince,
+      stallFrom: this.stallFrom(r, prev, brokenSince),
       sickSince: reportsSick(r, arbiterTimings(d).fenceLatencyMs) ? (prev?.sickSince ?? this.now) : null,
       notSecondarySince: r.colo?.mode === "secondary" ? null : (prev?.notSecondarySince ?? this.now),
     };
@@ -278,6 +281,24 @@ class Step {
     const was = prev.report.peer.lastCheckpointMsAgo;
     const loaded = was !== undefined && r.peer.lastCheckpointMsAgo !== undefined && r.peer.lastCheckpointMsAgo < was;
     return sameWatch && !loaded ? prev.brokenSince : this.now;
+  }
+
+  /**
+   * The stall wait may count from the node's last checkpoint, as far as the arbiter can bound it:
+   * receipt minus the reported age on a clock up to rho fast, which is never before the real load
+   * (the beat was sent before it arrived). Only a verified view's age counts: an agent that may
+   * have missed checkpoints knows only the last one it saw, and the split brain of issue "Safety
+   * first" came from exactly such a gap. Within one streak the earliest bound holds (a later
+   * load would have started a new streak).
+   */
+  stallFrom(r: BeatReport, prev: NodeSeen | undefined, brokenSince: number | null): number | null {
+    if (brokenSince === null) return null;
+    const sameStreak = prev && (prev.brokenSince === brokenSince || !arbiterRules().stallFromPerStreak);
+    const carried = sameStreak ? Math.min(brokenSince, prev.stallFrom ?? brokenSince) : brokenSince;
+    const ago = r.peer.lastCheckpointMsAgo;
+    const trusted = r.peer.verified === true || !arbiterRules().stallFromVerifiedOnly;
+    if (!trusted || ago === undefined) return carried;
+    return Math.min(carried, this.now - ago / (1 + RHO));
   }
 
   /** A node being fenced, fenced, or replaced gets no lease. */
@@ -648,9 +669,10 @@ class Step {
     if (!primaryDead && !primarySick) return;
     const sr = seen(this.s, s);
     if (!sr || !isFresh(this.s, s, this.now) || isSick(this.s, s, this.now)) return;
-    if (sr.report.colo?.mode !== "secondary" || sr.brokenSince === null) return;
+    const stall = stallStart(sr);
+    if (sr.report.colo?.mode !== "secondary" || stall === null) return;
     const rules = arbiterRules();
-    if (t.failsafe && rules.stallWait && this.now < sr.brokenSince + t.replicationStallMs + rules.stallMargin(t)) return;
+    if (t.failsafe && rules.stallWait && this.now < stall + t.replicationStallMs + rules.stallMargin(t)) return;
     const why = primaryDead ? `${p} silent past its lease + m` : `${p} is sick`;
     this.decision("take_over", `${why} and ${s} reports replication broken: ${s} takes over`);
     this.startTakeover(s, `${why}; ${s} takes over`, ARBITER);

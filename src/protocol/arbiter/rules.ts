@@ -15,8 +15,12 @@ export interface ArbiterRules {
   restartRule: boolean;
   /** A broken streak is one continuous observation with no checkpoint (a new boot, QMP connection or checkpoint starts another). */
   streakPerObservation: boolean;
-  /** With failsafe ON a takeover waits S + m_S after the survivor's first broken report. */
+  /** With failsafe ON a takeover waits S + m_S after the survivor's first broken report (or its last verified checkpoint). */
   stallWait: boolean;
+  /** The stall wait counts from a reported checkpoint only while the reporter's view is verified. */
+  stallFromVerifiedOnly: boolean;
+  /** A checkpoint bound holds for its own streak only (a later load starts another). */
+  stallFromPerStreak: boolean;
   /** A failover order to a fenced node clears its fence. */
   failoverClearsFence: boolean;
 }
@@ -27,6 +31,8 @@ const REAL: ArbiterRules = Object.freeze({
   restartRule: true,
   streakPerObservation: true,
   stallWait: true,
+  stallFromVerifiedOnly: true,
+  stallFromPerStreak: true,
   failoverClearsFence: true,
 });
 

@@ -94,6 +94,11 @@ export interface NodeSeen {
   leaseDeadline: number | null;
   /** First report of the current broken (or unverified) streak, within one continuous observation. */
   brokenSince: number | null;
+  /**
+   * Where the stall wait counts from: the streak's start, or earlier, the last checkpoint the node
+   * reported while its view was verified (receipt minus its age, which only errs late).
+   */
+  stallFrom?: number | null;
   /** First report of the current sickness (QEMU gone or QMP silent past F). */
   sickSince: number | null;
   /** First report of the current run of reports that are not a COLO secondary (null while it is one). */

@@ -46,9 +46,15 @@ export function takeoverWait(s: ArbiterState, target: NodeId): { fenceOf: NodeId
   const other = otherNode(d, target);
   const t = arbiterTimings(d);
   const rules = arbiterRules();
-  const broken = seen(s, target)?.brokenSince ?? null;
+  const n = seen(s, target);
+  const broken = n ? stallStart(n) : null;
   const stallEnds = t.failsafe && rules.stallWait && broken !== null ? broken + t.replicationStallMs + rules.stallMargin(t) : Number.NEGATIVE_INFINITY;
   return { fenceOf: other, leaseEnds: leaseDeadline(s, other), stallEnds, guardNeeded: d.config.requested.requireWatchdog && !d.guarded[other] };
+}
+
+/** Where a node's stall wait counts from (null: its view is not broken). */
+export function stallStart(n: NodeSeen): number | null {
+  return n.brokenSince === null ? null : Math.min(n.brokenSince, n.stallFrom ?? n.brokenSince);
 }
 
 /** Silent past its lease + m (its lease may be unused: a fresh node refused a lease counts too). */
