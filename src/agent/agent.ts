@@ -65,6 +65,8 @@ export class Agent {
   #progress: ResyncProgress | null = null;
   #lastBeatState = "";
   #wake: (() => void) | null = null;
+  /** When the beat loop wakes next (its sleep ends), or null while it beats. */
+  #sleepUntil: number | null = null;
   #beatAgain = false;
   #inFlight = 0;
 
@@ -150,6 +152,8 @@ export class Agent {
   #evaluate() {
     if (this.#stopped) return;
     const now = this.#d.clock.now();
+    // Trouble began (replication broke, an order came): say so now, and beat fast from here on.
+    if (this.#sleepUntil !== null && now + this.#core.beatIntervalMs(now) < this.#sleepUntil && this.#backoffMs === 0) this.#beatSoon();
     // The pidfile is read again at every evaluation: a QEMU that died or appeared is judged at once.
     this.#apply(this.#core.observe(this.#d.process.read(), null, now));
     const next = Math.min(now + this.#core.timings.watchdogMs / 4, this.#core.nextCheckAt(now) + 1);
@@ -319,12 +323,15 @@ export class Agent {
         continue;
       }
       const jitter = 0.9 + 0.2 * (this.#d.random ?? Math.random)();
-      const wait = Math.max(this.#core.timings.heartbeatIntervalMs * jitter, this.#backoffMs);
+      const now = this.#d.clock.now();
+      const wait = Math.max(this.#core.beatIntervalMs(now) * jitter, this.#backoffMs);
+      this.#sleepUntil = now + wait;
       await new Promise<void>((r) => {
         this.#wake = r;
         this.#after(wait, r);
       });
       this.#wake = null;
+      this.#sleepUntil = null;
     }
   }
 

@@ -95,6 +95,7 @@ export const Timings = z.object({
   failsafe: z.boolean(),
   fenceLatencyMs: z.number().int(),
   watchdogMs: z.number().int(),
+  fastBeatMs: z.number().int().optional(),
 });
 
 export const EffectiveConfig = Timings.extend({ version: z.number().int() }).openapi("EffectiveConfig");
@@ -146,6 +147,7 @@ export const PairConfigFields = {
   holdDownMs: bounded("holdDownMs"),
   soloLeaseMs: bounded("soloLeaseMs"),
   autoReprotect: z.boolean().optional(),
+  fastBeatMs: bounded("fastBeatMs"),
 };
 
 /** Pager sinks (docs/webhooks.md). Secrets are write-only: omit one to keep the stored value. */

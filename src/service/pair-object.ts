@@ -211,7 +211,7 @@ export class PairObject extends DurableObject<Env> {
     const now = this.#clock.now();
     const b = this.#buckets.get(node) ?? { tokens: BEAT_BURST, at: now };
     this.#buckets.set(node, b);
-    return take(b, now, beatRate(agentTimings(this.#state!.durable).heartbeatIntervalMs));
+    return take(b, now, beatRate(agentTimings(this.#state!.durable)));
   }
 
   // ---- reads -------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
- * A token bucket per node for heartbeats: an agent beats every HB plus a few extra beats around
- * orders; anything much faster is a broken or hostile client, refused before it changes state.
+ * A token bucket per node for heartbeats: an agent beats every HB, every fastBeatMs while it sees
+ * trouble, plus a few extra beats around orders; anything much faster is a broken or hostile client, refused before it changes state.
  */
 export interface Bucket {
   tokens: number;
@@ -10,9 +10,9 @@ export interface Bucket {
 /** Room for a burst well beyond an agent's own (a restart, acknowledgements, retries). */
 export const BEAT_BURST = 50;
 
-/** Refill per second: twice the configured beat rate, plus room for acknowledgement beats. */
-export function beatRate(heartbeatIntervalMs: number): number {
-  return 5 + 2000 / heartbeatIntervalMs;
+/** Refill per second: twice the fastest beat rate the configuration allows (fast beats in trouble), plus room for acknowledgements. */
+export function beatRate(t: { heartbeatIntervalMs: number; fastBeatMs?: number }): number {
+  return 5 + 2000 / Math.min(t.heartbeatIntervalMs, t.fastBeatMs ?? t.heartbeatIntervalMs);
 }
 
 /** Takes one token if there is one; the bucket is updated in place. */

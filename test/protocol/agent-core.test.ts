@@ -314,3 +314,40 @@ describe("agent core: what it reports is fit to show", () => {
     expect(c.beat(21).report.ack).toEqual({ orderId: "p:1", state: "failed", step: "drive_add", error: "Duplicate nodes   [31m" });
   });
 });
+
+describe("agent core: the beat pace", () => {
+  it("beats every HB while replication is healthy, every fastBeatMs once it breaks or an order is in hand, and HB again once fenced", () => {
+    const c = core();
+    c.observe(QEMU, answer("secondary"), 0);
+    c.event("STOP", {}, 100, 100, "childs0");
+    c.event("RESUME", {}, 200, 200, "childs0");
+    expect(c.beatIntervalMs(300)).toBe(T.heartbeatIntervalMs);
+    // No checkpoint within S: the view breaks and the arbiter has a decision to make.
+    expect(c.beatIntervalMs(200 + T.replicationStallMs + 1)).toBe(T.fastBeatMs);
+    const c2 = core();
+    c2.observe(QEMU, answer("primary"), 0);
+    c2.event("STOP", {}, 100, 100, "childs0");
+    c2.event("RESUME", {}, 200, 200, "childs0");
+    c2.event("COLO_EXIT", { reason: "error" }, 300, 300, "childs0");
+    expect(c2.beatIntervalMs(301)).toBe(T.fastBeatMs);
+    // Fenced by its order: nothing left for the arbiter to decide about this node.
+    c2.reply(reply({ order: { id: "p:1", action: "fence", epoch: 1, peerFenced: false } }), 300, 1, 302);
+    expect(c2.beatIntervalMs(303)).toBe(T.fastBeatMs);
+    c2.fenceDone({ confirmed: true, how: "stopped" }, 400);
+    c2.observe(QEMU, answer("primary", false), 401);
+    // The fence's outcome is still to acknowledge: fast until a reply after it clears it.
+    expect(c2.beatIntervalMs(402)).toBe(T.fastBeatMs);
+    c2.beat(403);
+    c2.reply(reply({ epoch: 1 }), 403, 2, 404);
+    expect(c2.beatIntervalMs(405)).toBe(T.heartbeatIntervalMs);
+  });
+
+  it("never beats fast when fastBeatMs is absent or not shorter than HB", () => {
+    const { fastBeatMs: _f, ...noFast } = T;
+    const c = new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b1", kept: NOTHING_KEPT, defaults: noFast, now: 0 });
+    c.connected(0);
+    c.observe(QEMU, answer("primary"), 0);
+    c.event("COLO_EXIT", { reason: "error" }, 10, 10, "childs0");
+    expect(c.beatIntervalMs(20)).toBe(T.heartbeatIntervalMs);
+  });
+});

@@ -160,6 +160,7 @@ export class AgentModel extends Proc {
     this.#poll();
     const now = this.host.mono();
     this.#apply(this.core.evaluate(now));
+    if (this.#nextBeatAt !== null && now + this.core.beatIntervalMs(now) < this.#nextBeatAt) this.#beatAfter(now, 0);
     // Re-check at the fence instant, and often enough to pet a watchdog of W.
     const t = this.core.timings;
     // (A hair past the instant, so that rounding cannot land the check just before it.)
@@ -194,9 +195,23 @@ export class AgentModel extends Proc {
 
   // ---- heartbeats -------------------------------------------------------------------------------
 
+  #beatToken = 0;
+  #nextBeatAt: number | null = null;
+
+  /** Every HB, or every fastBeatMs while the core sees trouble; a beat at once when trouble begins. */
   #beat() {
     this.#sendBeat();
-    this.after(this.core.timings.heartbeatIntervalMs * this.world.rng.between(0.9, 1.1), () => this.#beat());
+    const now = this.host.mono();
+    const wait = this.core.beatIntervalMs(now) * this.world.rng.between(0.9, 1.1);
+    this.#beatAfter(now, wait);
+  }
+
+  #beatAfter(now: number, wait: number) {
+    this.#nextBeatAt = now + wait;
+    const token = ++this.#beatToken;
+    this.after(wait, () => {
+      if (token === this.#beatToken) this.#beat();
+    });
   }
 
   #sendBeat() {

@@ -54,6 +54,7 @@ export const configArb: fc.Arbitrary<PairConfig> = fc
     requireWatchdog: fc.boolean(),
     holdDownMs: fc.constantFrom(0, 5000, 30_000),
     soloFactor: fc.constantFrom(1, 3, 0),
+    fastBeat: fc.constantFrom(0, 50, 100),
   })
   .map((r) => {
     const base = { ...DEFAULT_CONFIG, heartbeatIntervalMs: r.heartbeatIntervalMs, watchdogMs: r.watchdogMs, fenceLatencyMs: r.fenceLatencyMs, leaseMs: 0 };
@@ -68,6 +69,8 @@ export const configArb: fc.Arbitrary<PairConfig> = fc
       holdDownMs: r.holdDownMs,
       // The lone survivor's lease: as short as L, a few L, or the default five minutes.
       soloLeaseMs: r.soloFactor === 0 ? DEFAULT_CONFIG.soloLeaseMs : r.soloFactor * leaseMs,
+      // 0: no fast beats (as fast as HB).
+      fastBeatMs: r.fastBeat === 0 ? r.heartbeatIntervalMs : r.fastBeat,
     };
     if (checkTimings(config).length > 0) throw new Error(`generated an unsafe config: ${JSON.stringify(checkTimings(config))} m=${leaseMargin(config)}`);
     return config;

@@ -615,6 +615,26 @@ export class AgentCore {
     return this.#fenceFailed || (o?.kind === "fence" && fenceOverdue(o.startedAt, now, this.#timings));
   }
 
+  /**
+   * How long until the next beat: HB, or fastBeatMs while this node sees trouble the arbiter is
+   * deciding on (its COLO replication not healthy and its QEMU not fenced, or an order in hand or
+   * to acknowledge), so the decision comes within about fastBeatMs of its deadline.
+   */
+  beatIntervalMs(now: number): number {
+    const t = this.#timings;
+    const fast = t.fastBeatMs;
+    if (fast === undefined || fast >= t.heartbeatIntervalMs) return t.heartbeatIntervalMs;
+    return this.#troubled(now) ? fast : t.heartbeatIntervalMs;
+  }
+
+  #troubled(now: number): boolean {
+    if (this.#owner || this.#queued || this.#result) return true;
+    const mode = this.#known?.colo.mode;
+    if (mode !== "primary" && mode !== "secondary") return false;
+    const fenced = this.instance !== null && sameInstance(this.#kept.fenced, this.instance);
+    return !fenced && !replicationView(this.#tracker, now, this.#timings.replicationStallMs).healthy;
+  }
+
   /** When the rules next need checking with no input arriving (the shell also wakes often enough to pet). */
   nextCheckAt(now: number): number {
     const cover = this.#cover(now);

@@ -125,7 +125,10 @@ export function startingTimings(kept: KeptState, defaults: Timings): Timings {
  * agent fence or stop petting sooner).
  */
 export function saferForAgent(a: Timings, b: Timings): Timings {
+  // Not a safety timing: the quicker pace of the two, so trouble is reported soon either way.
+  const fast = Math.min(a.fastBeatMs ?? Number.POSITIVE_INFINITY, b.fastBeatMs ?? Number.POSITIVE_INFINITY);
   return {
+    ...(Number.isFinite(fast) ? { fastBeatMs: fast } : {}),
     heartbeatIntervalMs: Math.min(a.heartbeatIntervalMs, b.heartbeatIntervalMs),
     leaseMs: Math.min(a.leaseMs, b.leaseMs),
     replicationStallMs: Math.min(a.replicationStallMs, b.replicationStallMs),

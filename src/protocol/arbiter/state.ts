@@ -177,6 +177,7 @@ export function agentTimings(d: DurableState): Timings {
     failsafe: c.failsafe,
     fenceLatencyMs: c.fenceLatencyMs,
     watchdogMs: c.watchdogMs,
+    fastBeatMs: c.fastBeatMs,
   };
 }
 
@@ -189,6 +190,7 @@ export function saferTimings(a: Timings, b: Timings): Timings {
     failsafe: a.failsafe || b.failsafe,
     fenceLatencyMs: Math.max(a.fenceLatencyMs, b.fenceLatencyMs),
     watchdogMs: Math.max(a.watchdogMs, b.watchdogMs),
+    ...(b.fastBeatMs !== undefined ? { fastBeatMs: b.fastBeatMs } : {}),
   };
 }
 
