@@ -67,6 +67,8 @@ export class Agent {
   #wake: (() => void) | null = null;
   /** When the beat loop wakes next (its sleep ends), or null while it beats. */
   #sleepUntil: number | null = null;
+  #sleepTimer: ReturnType<typeof setTimeout> | null = null;
+  #lastSentAt = Number.NEGATIVE_INFINITY;
   #beatAgain = false;
   #inFlight = 0;
 
@@ -152,8 +154,7 @@ export class Agent {
   #evaluate() {
     if (this.#stopped) return;
     const now = this.#d.clock.now();
-    // Trouble began (replication broke, an order came): say so now, and beat fast from here on.
-    if (this.#sleepUntil !== null && now + this.#core.beatIntervalMs(now) < this.#sleepUntil && this.#backoffMs === 0) this.#beatSoon();
+    this.#hurry(now);
     // The pidfile is read again at every evaluation: a QEMU that died or appeared is judged at once.
     this.#apply(this.#core.observe(this.#d.process.read(), null, now));
     const next = Math.min(now + this.#core.timings.watchdogMs / 4, this.#core.nextCheckAt(now) + 1);
@@ -328,11 +329,26 @@ export class Agent {
       this.#sleepUntil = now + wait;
       await new Promise<void>((r) => {
         this.#wake = r;
-        this.#after(wait, r);
+        this.#sleepTimer = this.#after(wait, r);
       });
       this.#wake = null;
       this.#sleepUntil = null;
+      this.#sleepTimer = null;
     }
+  }
+
+  /** Trouble began (replication broke, an order came): the next beat comes a fast interval after the last one, not a full HB later. */
+  #hurry(now: number) {
+    const wake = this.#wake;
+    if (!wake || this.#sleepUntil === null || this.#backoffMs > 0) return;
+    const due = Math.max(now, this.#lastSentAt + this.#core.beatIntervalMs(now));
+    if (due >= this.#sleepUntil) return;
+    if (this.#sleepTimer) {
+      clearTimeout(this.#sleepTimer);
+      this.#timers.delete(this.#sleepTimer);
+    }
+    this.#sleepUntil = due;
+    this.#sleepTimer = this.#after(due - now, wake);
   }
 
   /** An acknowledgement goes out at once, not at the next interval: the arbiter waits on it. */
@@ -349,6 +365,7 @@ export class Agent {
   async #beatOnce() {
     const t = this.#core.timings;
     const sentAt = this.#d.clock.now();
+    this.#lastSentAt = sentAt;
     const { seq, report } = this.#core.beat(sentAt);
     const wd = this.#d.watchdog;
     report.watchdog = wd?.armed

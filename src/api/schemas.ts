@@ -119,7 +119,7 @@ export const HeartbeatReply = z
     nodeId: z.string(),
     epoch: z.number().int(),
     role: Role,
-    lease: z.object({ granted: z.boolean(), ms: z.number().int(), solo: z.boolean().optional() }),
+    lease: z.object({ granted: z.boolean(), ms: z.number().int(), solo: z.boolean().optional(), stale: z.boolean().optional() }),
     config: EffectiveConfig,
     order: OrderView.nullable(),
     /** The seq of the beat answered (a WebSocket carries many beats: the agent matches each reply to its beat). */

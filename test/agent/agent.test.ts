@@ -46,8 +46,9 @@ describe("node agent", () => {
     const cmds = commands(fake);
     expect(cmds.indexOf("oob:yank")).toBeLessThan(cmds.indexOf("x-colo-lost-heartbeat"));
     expect(cmds).toContain("nbd-server-stop");
-    // The agent beats at once when a runbook starts and when it ends.
-    expect(acks(r).slice(0, 2)).toEqual(["pair1:1:running", "pair1:1:ok"]);
+    // The agent beats at once when a runbook starts and when it ends (a slow runbook may say running more than once).
+    const said = acks(r).filter((a, i, all) => a !== all[i - 1]);
+    expect(said.slice(0, 2)).toEqual(["pair1:1:running", "pair1:1:ok"]);
   });
 
   it("runs the primary's runbook with the COLO-FT.txt ids, and a repeated order after a restart changes nothing", async () => {

@@ -351,3 +351,15 @@ describe("agent core: the beat pace", () => {
     expect(c.beatIntervalMs(20)).toBe(T.heartbeatIntervalMs);
   });
 });
+
+describe("agent core: answers to stale beats", () => {
+  it("takes an answer to a stale beat for no refusal: an agent started with nothing kept still waits for a real answer", () => {
+    const c = core(NOTHING_KEPT, 0);
+    c.observe(QEMU, answer("primary"), 0);
+    // Two beats in flight at start, the newer answered first: the older one's answer says nothing about a lease.
+    const stale = c.reply(reply({ lease: { granted: false, ms: 0, stale: true } }), 0, 1, 10);
+    expect(kinds(stale)).not.toContain("fence");
+    const refused = c.reply(reply({ lease: { granted: false, ms: 0 } }), 0, 2, 12);
+    expect(kinds(refused)).toContain("fence");
+  });
+});

@@ -232,6 +232,19 @@ describe("operator actions", () => {
   });
 });
 
+describe("stale beats", () => {
+  it("answers a beat older than one already answered with no lease, marked stale so the agent takes it for no refusal", () => {
+    const h = new Harness();
+    h.protect();
+    const older = h.report("p");
+    const newer = h.report("p");
+    expect(h.apply({ type: "beat", report: newer }).reply?.lease).toMatchObject({ granted: true });
+    const r = h.apply({ type: "beat", report: older }).reply!;
+    expect(r.lease).toEqual({ granted: false, ms: 0, stale: true });
+    expect(r.seq).toBe(older.seq);
+  });
+});
+
 describe("alarm deadlines", () => {
   it("names the next instant the rules may change their mind", () => {
     const h = new Harness();

@@ -160,7 +160,9 @@ export class AgentModel extends Proc {
     this.#poll();
     const now = this.host.mono();
     this.#apply(this.core.evaluate(now));
-    if (this.#nextBeatAt !== null && now + this.core.beatIntervalMs(now) < this.#nextBeatAt) this.#beatAfter(now, 0);
+    // Trouble began: the next beat comes a fast interval after the last, not a full HB.
+    const due = Math.max(now, this.#lastSentAt + this.core.beatIntervalMs(now));
+    if (this.#nextBeatAt !== null && due < this.#nextBeatAt) this.#beatAfter(now, due - now);
     // Re-check at the fence instant, and often enough to pet a watchdog of W.
     const t = this.core.timings;
     // (A hair past the instant, so that rounding cannot land the check just before it.)
@@ -199,9 +201,12 @@ export class AgentModel extends Proc {
   #nextBeatAt: number | null = null;
 
   /** Every HB, or every fastBeatMs while the core sees trouble; a beat at once when trouble begins. */
+  #lastSentAt = Number.NEGATIVE_INFINITY;
+
   #beat() {
     this.#sendBeat();
     const now = this.host.mono();
+    this.#lastSentAt = now;
     const wait = this.core.beatIntervalMs(now) * this.world.rng.between(0.9, 1.1);
     this.#beatAfter(now, wait);
   }

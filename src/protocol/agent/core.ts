@@ -56,7 +56,7 @@ export interface ReplyIn {
   nodeId: string;
   /** The pair's epoch: no order it carries is newer. */
   epoch: number;
-  lease: { granted: boolean; ms: number; solo?: boolean };
+  lease: { granted: boolean; ms: number; solo?: boolean; stale?: boolean };
   config: Timings & { version: number };
   order: OrderView | null;
 }
@@ -350,8 +350,9 @@ export class AgentCore {
       this.#log("error", "reply ignored: it breaks the agent's own rules", { why: bad });
       return this.evaluate(now);
     }
-    // The arbiter answered: from now on the lease it gave, or refused, decides.
-    this.#adoptUntil = Number.NEGATIVE_INFINITY;
+    // The arbiter answered: from now on the lease it gave, or refused, decides. An answer to a
+    // stale beat (a newer one overtook it) neither gives nor refuses one.
+    if (!r.lease.stale) this.#adoptUntil = Number.NEGATIVE_INFINITY;
     this.#applyView(r);
     if (r.lease.granted) {
       // Counted from the send instant of the beat that earned it.

@@ -65,7 +65,8 @@ export interface BeatReply {
   epoch: number;
   role: Role;
   /** solo: a long lease, for a lone survivor that nothing automatic can replace. */
-  lease: { granted: boolean; ms: number; solo?: boolean };
+  /** stale: the beat was older than one already answered; this says nothing about its lease. */
+  lease: { granted: boolean; ms: number; solo?: boolean; stale?: boolean };
   config: Timings & { version: number };
   order: OrderView | null;
   /** The seq of the beat answered, so a reply on a channel shared by many beats finds its beat. */
@@ -190,7 +191,8 @@ class Step {
     const stale = !!prev && prev.bootId === r.bootId && r.seq <= prev.highSeq;
     if (stale) {
       // A stale or duplicate beat may be a delayed copy: it proves nothing about now, so no lease.
-      this.#reply = { ...this.replyTo(r.nodeId, false), seq: r.seq };
+      // Marked stale: the agent must not take it for the arbiter refusing it a lease (a newer beat got its answer).
+      this.#reply = { ...this.replyTo(r.nodeId, false), lease: { granted: false, ms: 0, stale: true }, seq: r.seq };
       return;
     }
     const brokenSince = this.brokenSince(r, prev);
