@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { HeartbeatBody, HeartbeatReplyBody } from "../../src/api/schemas.js";
 import { useDevServer } from "./dev.js";
 
 // A lease long enough to outlast a restart of `wrangler dev` on a busy 2-core machine: the test is
@@ -106,4 +108,76 @@ describe("agents on the push channel (wrangler dev)", () => {
     const pushed = await until("the order pushed", () => agents[first.node]!.find((l) => l.msg === "pushed" && l.orderId === first.id));
     expect(pushed).toMatchObject({ orderId: first.id });
   }, 180_000);
+});
+
+/** A beat as an agent in steady COLO sends it. */
+function steadyBeat(node: "a" | "b", seq: number): HeartbeatBody {
+  return {
+    nodeId: node,
+    bootId: `hibernate-${node}`,
+    seq,
+    epoch: 0,
+    configVersion: 1,
+    qmp: { ok: true, lastOkMsAgo: 0 },
+    colo: { mode: node === "a" ? "primary" : "secondary" },
+    vm: { running: true, status: "running" },
+    qemu: { pid: node === "a" ? 11 : 22, startedAt: 1 },
+    peer: { replicating: true, view: "healthy", watch: 1, lastCheckpointMsAgo: 100, verified: true },
+    watchdog: { armed: false },
+  };
+}
+
+describe("a pair's object between beats", () => {
+  it("hibernates while both nodes hold sockets and beat (it starts again on the next beat; the sockets stay open)", async () => {
+    // Beats 12 s apart: longer than the 10 s after which local workerd evicts an object that may hibernate.
+    const slow = { heartbeatIntervalMs: 12_000, leaseMs: 15_000, replicationStallMs: 24_000, fenceLatencyMs: 500, watchdogMs: 1000, failsafe: false, requireWatchdog: false };
+    const pairId = `hib-${Date.now().toString(36)}`;
+    const created = await dev.request<{ agentTokens: Record<string, string> }>("PUT", `/v1/pairs/${pairId}`, {
+      body: { nodes: [{ id: "a", role: "primary" }, { id: "b", role: "secondary" }], ...slow },
+    });
+    expect(created.status).toBe(201);
+    const sockets = await Promise.all(
+      (["a", "b"] as const).map(
+        (n) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`${dev.url.replace(/^http/, "ws")}/v1/pairs/${pairId}/connect`, { headers: { authorization: `Bearer ${created.body.agentTokens[n]}` } });
+            ws.once("open", () => resolve(ws));
+            ws.once("error", reject);
+          }),
+      ),
+    );
+    const closed: number[] = [];
+    for (const ws of sockets) ws.on("close", (code) => closed.push(code));
+    let seq = 0;
+    const beatBoth = () =>
+      Promise.all(
+        (["a", "b"] as const).map(
+          (n, i) =>
+            new Promise<HeartbeatReplyBody>((resolve) => {
+              const body = steadyBeat(n, ++seq);
+              const ws = sockets[i]!;
+              const onMessage = (data: WebSocket.RawData) => {
+                const m = JSON.parse(data.toString()) as HeartbeatReplyBody;
+                if (m.seq !== body.seq) return;
+                ws.off("message", onMessage);
+                resolve(m);
+              };
+              ws.on("message", onMessage);
+              ws.send(JSON.stringify(body));
+            }),
+        ),
+      );
+    type Status = { state: string; storage: { since: number } };
+    await beatBoth();
+    const before = (await dev.request<Status>("GET", `/v1/pairs/${pairId}`)).body;
+    expect(before.state).toBe("protected");
+    await new Promise((r) => setTimeout(r, slow.heartbeatIntervalMs));
+    const replies = await beatBoth();
+    expect(replies.map((r) => r.lease.granted)).toEqual([true, true]);
+    const after = (await dev.request<Status>("GET", `/v1/pairs/${pairId}`)).body;
+    // A new instance: the object was evicted between the beats, with nothing keeping it awake.
+    expect(after.storage.since).toBeGreaterThan(before.storage.since);
+    expect(closed).toEqual([]);
+    for (const ws of sockets) ws.close(1000, "done");
+  }, 60_000);
 });
