@@ -22,6 +22,11 @@ app.get("/bench/floor/:pairId", async (c) => {
   if (!c.env.BENCH_FLOOR) return errorResponse(c, apiError("route_not_found", "no route"));
   return c.json({ ok: await pairStub(c as unknown as Ctx, c.req.param("pairId")).ping() });
 });
+// Its WebSocket twin: a socket on the pair's object that echoes, for the push channel's floor.
+app.get("/bench/echo/:pairId", async (c) => {
+  if (!c.env.BENCH_FLOOR) return errorResponse(c, apiError("route_not_found", "no route"));
+  return pairStub(c as unknown as Ctx, c.req.param("pairId")).fetch(c.req.raw);
+});
 heartbeatRoutes(app);
 connectRoutes(app);
 pairRoutes(app);

@@ -110,6 +110,7 @@ export class PairObject extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     const refuse = (e: ApiError) => Response.json(errorBody(e), { status: e.status });
+    if (this.env.BENCH_FLOOR && new URL(request.url).pathname.startsWith("/bench/echo/")) return this.#echoSocket();
     const token = parseAgentToken(bearer(request.headers.get("authorization") ?? undefined) ?? "");
     if (!token || !this.#state || token.pairId !== this.#state.durable.pairId) return refuse(apiError("unknown_token", "unknown token"));
     const auth = await this.#agentAuth(token.nodeId, token.secret);
@@ -126,7 +127,16 @@ export class PairObject extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /** The benchmark's floor for the push channel: a hibernatable socket on this object that echoes. */
+  #echoSocket(): Response {
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, ["bench-echo"]);
+    server.serializeAttachment({ echo: true });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
+    if ((ws.deserializeAttachment() as { echo?: boolean } | null)?.echo) return ws.send(message);
     const answer = await this.#socketBeat(ws.deserializeAttachment(), message);
     const body = answer.ok ? answer.value : { ...errorBody(answer.error), ...(answer.seq !== null ? { seq: answer.seq } : {}) };
     try {
