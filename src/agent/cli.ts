@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** colo-arbiter-agent: the node agent beside one QEMU of a COLO pair (see README, "The node agent"). */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ArbiterClient } from "./arbiter-client.js";
 import { Agent } from "./agent.js";
@@ -9,6 +8,7 @@ import { systemClock } from "./clock.js";
 import { USAGE, loadSettings } from "./config.js";
 import { fileKeptStore } from "./kept-state.js";
 import { jsonLogger } from "./log.js";
+import { version } from "./version.js";
 import { pidfileProcess } from "./qemu/process.js";
 import { QmpClient } from "./qmp/client.js";
 import { openWatchdog, stopsOnClose } from "./watchdog.js";
@@ -16,7 +16,7 @@ import { keeperWatchdog } from "./watchdog-keeper-client.js";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--version")) {
-  process.stdout.write(`${(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version}\n`);
+  process.stdout.write(`${version()}\n`);
   process.exit(0);
 }
 if (argv.includes("--help") || argv.includes("-h")) {

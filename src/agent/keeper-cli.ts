@@ -9,15 +9,23 @@ import { systemClock } from "./clock.js";
 import { jsonLogger } from "./log.js";
 import { openWatchdog, stopsOnClose } from "./watchdog.js";
 import { startKeeper } from "./watchdog-keeper.js";
+import { version } from "./version.js";
 
-const USAGE = "usage: colo-arbiter-watchdog [--device /dev/watchdog] [--socket /run/colo-arbiter/watchdog.sock] [--state-dir /run/colo-arbiter]";
+const USAGE = "usage: colo-arbiter-watchdog [--device /dev/watchdog] [--socket /run/colo-arbiter/watchdog.sock] [--state-dir /run/colo-arbiter] [--version]";
 
-let flags: { device?: string; socket?: string; "state-dir"?: string; help?: boolean };
+let flags: { device?: string; socket?: string; "state-dir"?: string; help?: boolean; version?: boolean };
 try {
-  flags = parseArgs({ options: { device: { type: "string" }, socket: { type: "string" }, "state-dir": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true }).values;
+  flags = parseArgs({
+    options: { device: { type: "string" }, socket: { type: "string" }, "state-dir": { type: "string" }, help: { type: "boolean", short: "h" }, version: { type: "boolean" } },
+    strict: true,
+  }).values;
 } catch (e) {
   process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
   process.exit(2);
+}
+if (flags.version) {
+  process.stdout.write(`${version()}\n`);
+  process.exit(0);
 }
 if (flags.help) {
   process.stdout.write(`${USAGE}\n`);

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { describeResync } from "../api/present.js";
+import { version } from "../agent/version.js";
 import type { EventBody, PairStatusBody } from "../api/schemas.js";
 
 const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKEN] [--json] <command>
@@ -72,9 +73,6 @@ function helpFor(command: string | undefined): string {
   return lines.length > 0 ? `usage: colo-arbiter [--url URL] [--token-file PATH] [--json]\n${lines.join("\n")}` : USAGE;
 }
 
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-}
 
 function usage(msg: string): never {
   throw new Exit(2, `${msg}\n\n${USAGE}`);
@@ -188,7 +186,7 @@ async function run(argv: string[]): Promise<void> {
     usage(e instanceof Error ? e.message : String(e));
   }
   const { values: f, positionals: p } = parsed;
-  if (f.version) return void console.log(packageVersion());
+  if (f.version) return void console.log(version());
   if (f.help) return void console.log(helpFor(p[0]));
   if (p.length === 0) usage("");
   const url = f.url ?? process.env.COLO_ARBITER_URL;
