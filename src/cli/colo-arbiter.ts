@@ -13,6 +13,7 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKE
 
   pair create <pair> --primary NODE --secondary NODE [--heartbeat-ms N] [--lease-ms N] [--stall-ms N]
                      [--fence-ms N] [--watchdog-ms N] [--hold-down-ms N] [--failsafe on|off] [--require-watchdog on|off]
+                     [--update]   refuses an existing pair unless --update (then changes its timings)
   pair show <pair>            pair list            pair delete <pair> [--force]
   token rotate <pair> <node> [--revoke]
   failover <pair> <node> [--reason TEXT] [--yes] [--no-wait]
@@ -21,7 +22,7 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKE
   resolve <pair> --serving NODE|none --reason TEXT
   reprotect <pair>            rebuild the replaced node (running an -incoming QEMU) as the new secondary
   events <pair> [--limit N] [--follow]
-  status <pair> [--watch]
+  status <pair> [--watch]     --watch and --follow ride out an unreachable arbiter; --json --watch is NDJSON
 
 URL and token also from COLO_ARBITER_URL and COLO_ARBITER_TOKEN; --token-file PATH (or
 COLO_ARBITER_TOKEN_FILE) keeps the token out of ps and shell history.
@@ -54,6 +55,7 @@ const OPTIONS = {
   force: { type: "boolean", default: false },
   revoke: { type: "boolean", default: false },
   yes: { type: "boolean", short: "y", default: false },
+  update: { type: "boolean", default: false },
   "no-wait": { type: "boolean", default: false },
   reason: { type: "string" },
   serving: { type: "string" },
@@ -74,6 +76,22 @@ function helpFor(command: string | undefined): string {
 }
 
 
+/**
+ * One read of a watch or a follow: an unreachable or failing arbiter prints a banner (on stderr
+ * with --json, so NDJSON stays clean) and is tried again at the next round, never ends the watch.
+ */
+async function retrying<T>(read: () => Promise<T>, banner: boolean): Promise<T | null> {
+  try {
+    return await read();
+  } catch (e) {
+    if (!(e instanceof Exit) || e.code !== 3) throw e;
+    const line = `as of ${time(Date.now())}: ${e.message}; retrying`;
+    if (banner) console.log(line);
+    else process.stderr.write(`${line}\n`);
+    return null;
+  }
+}
+
 function usage(msg: string): never {
   throw new Exit(2, `${msg}\n\n${USAGE}`);
 }
@@ -84,12 +102,12 @@ class Api {
     readonly token: string,
   ) {}
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.url.replace(/\/$/, "")}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(15_000),
       });
@@ -97,7 +115,13 @@ class Api {
       throw new Exit(3, `arbiter unreachable at ${this.url}: ${e instanceof Error ? e.message : String(e)}`);
     }
     const text = await res.text();
-    const json = text ? (JSON.parse(text) as unknown) : null;
+    let json: unknown = null;
+    try {
+      json = text ? (JSON.parse(text) as unknown) : null;
+    } catch {
+      // A proxy's or a login page's HTML: say what answered, in one line.
+      throw new Exit(3, `not the arbiter's API at ${this.url}: HTTP ${res.status}, ${res.headers.get("content-type") ?? "no content type"}, "${text.slice(0, 60).replace(/\s+/g, " ")}"`);
+    }
     if (res.ok) return json as T;
     const err = (json as { error?: { code: string; message: string } } | null)?.error;
     throw new Exit(res.status >= 500 && res.status !== 503 ? 3 : 1, `error ${res.status} ${err?.code ?? "unknown"}: ${err?.message ?? text.slice(0, 200)}`);
@@ -200,6 +224,7 @@ async function run(argv: string[]): Promise<void> {
     }
   }
   if (!url || !token) usage("the arbiter's URL and a token are needed (--url, and --token-file or --token; or COLO_ARBITER_URL, COLO_ARBITER_TOKEN_FILE or COLO_ARBITER_TOKEN)");
+  if (!/^https?:\/\/[^/]/.test(url)) usage(`the arbiter's URL needs its scheme: https://${url.replace(/^[a-z]+:\/*/i, "")}`);
   const api = new Api(url, token);
   const out = (human: string, data: unknown) => console.log(f.json ? JSON.stringify(data, null, 2) : human);
   const [cmd, sub, a, b] = p;
@@ -224,15 +249,23 @@ async function run(argv: string[]): Promise<void> {
           requireWatchdog: onOff(f, "require-watchdog"),
         }).filter(([, v]) => v !== undefined),
       );
-      const r = await api.call<PairStatusBody & { agentTokens?: Record<string, string> }>("PUT", pairPath(a), body);
+      // Create-only unless --update: a typo in a pair id must not reconfigure another pair.
+      const r = await api.call<PairStatusBody & { agentTokens?: Record<string, string> }>("PUT", pairPath(a), body, f.update ? {} : { "if-none-match": "*" });
       const tokens = Object.entries(r.agentTokens ?? {}).map(([n, t]) => `  ${n}: ${t}`);
       return out(`${showStatus(r)}${tokens.length ? `\nagent tokens (shown once):\n${tokens.join("\n")}` : ""}`, r);
     }
     case "pair show":
       return out(showStatus(await api.call<PairStatusBody>("GET", pairPath(a))), await api.call("GET", pairPath(a)));
     case "pair list": {
-      const r = await api.call<{ pairs: { pairId: string; state: string; epoch: number; activeNode: string | null; createdAt: number }[] }>("GET", "/v1/pairs?limit=500");
-      return out(table([["PAIR", "STATE", "EPOCH", "ACTIVE", "CREATED"], ...r.pairs.map((x) => [x.pairId, x.state, String(x.epoch), x.activeNode ?? "-", time(x.createdAt)])]), r);
+      type Page = { pairs: { pairId: string; state: string; epoch: number; activeNode: string | null; createdAt: number }[]; next: string | null };
+      // Every page: a fleet over 500 pairs is listed whole.
+      const pairs: Page["pairs"] = [];
+      for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+        const r: Page = await api.call<Page>("GET", `/v1/pairs?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+        pairs.push(...r.pairs);
+        cursor = r.next;
+      }
+      return out(table([["PAIR", "STATE", "EPOCH", "ACTIVE", "CREATED"], ...pairs.map((x) => [x.pairId, x.state, String(x.epoch), x.activeNode ?? "-", time(x.createdAt)])]), { pairs, next: null });
     }
     case "pair delete":
       await api.call("DELETE", `${pairPath(a)}${f.force ? "?force=true" : ""}`);
@@ -289,18 +322,22 @@ async function run(argv: string[]): Promise<void> {
       let after = shown.at(-1)?.id ?? 0;
       while (f.follow) {
         await sleep(1000);
-        const next = await api.call<{ events: EventBody[] }>("GET", `${pairPath(sub)}/events?limit=500&after=${after}`);
+        const next = await retrying(() => api.call<{ events: EventBody[] }>("GET", `${pairPath(sub)}/events?limit=500&after=${after}`), !f.json);
+        if (!next) continue;
         for (const e of [...next.events].reverse()) console.log(f.json ? JSON.stringify(e) : eventLine(e));
         after = Math.max(after, ...next.events.map((e) => e.id));
       }
       return;
     }
     case "status": {
+      if (!f.watch) return out(showStatus(await api.call<PairStatusBody>("GET", pairPath(sub))), await api.call("GET", pairPath(sub)));
+      // Watching rides out an unreachable arbiter (a banner, retried), and says when each view was read.
       for (;;) {
-        const s = await api.call<PairStatusBody>("GET", pairPath(sub));
-        if (f.watch && !f.json) process.stdout.write("\x1b[2J\x1b[H");
-        out(showStatus(s), s);
-        if (!f.watch) return;
+        const s = await retrying(() => api.call<PairStatusBody>("GET", pairPath(sub)), !f.json);
+        if (s) {
+          if (f.json) console.log(JSON.stringify({ asOf: new Date().toISOString(), ...s }));
+          else process.stdout.write(`\x1b[2J\x1b[Has of ${time(Date.now())}\n${showStatus(s)}\n`);
+        }
         await sleep(2000);
       }
     }

@@ -1,5 +1,7 @@
 /** The colo-arbiter CLI against `wrangler dev` over real HTTP: tables, --json, errors with their code, exit codes. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +19,93 @@ function cli(args: string[], env: Record<string, string> = {}) {
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+/** A stand-in for what may sit at the arbiter's URL: a proxy's HTML page, or a paged pairs list. */
+async function fakeArbiter(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith("/v1/pairs?")) {
+      const second = req.url.includes("cursor=page2");
+      const pairs = Array.from({ length: second ? 3 : 500 }, (_, i) => ({ pairId: `${second ? "q" : "p"}${i}`, state: "protected", epoch: 0, activeNode: "a", createdAt: 0 }));
+      res.setHeader("content-type", "application/json");
+      return res.end(JSON.stringify({ pairs, next: second ? null : "page2" }));
+    }
+    res.setHeader("content-type", "text/html");
+    res.end("<html><body>Sign in to continue</body></html>");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+const spawnCli = (args: string[], env: Record<string, string>) =>
+  spawn(process.execPath, ["dist/cli/colo-arbiter.js", ...args], { env: { ...process.env, COLO_ARBITER_TOKEN: dev.adminToken, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+
+describe("colo-arbiter CLI conventions", () => {
+  it("refuses to change an existing pair unless --update", () => {
+    expect(cli(["pair", "create", "cli10", "--primary", "a", "--secondary", "b"]).code).toBe(0);
+    const again = cli(["pair", "create", "cli10", "--primary", "a", "--secondary", "b", "--lease-ms", "4000"]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/error 412 pair_exists/);
+    const updated = cli(["--json", "pair", "create", "cli10", "--primary", "a", "--secondary", "b", "--lease-ms", "4000", "--update"]);
+    expect(updated.code).toBe(0);
+    expect(JSON.parse(updated.out)).toMatchObject({ config: { leaseMs: 4000 } });
+  });
+
+  it("says in one line when the URL has no scheme or something else than the arbiter answers, and lists every page", async () => {
+    const noScheme = cli(["pair", "list"], { COLO_ARBITER_URL: dev.url.replace(/^http:\/\//, "") });
+    expect(noScheme.code).toBe(2);
+    expect(noScheme.err).toMatch(/needs its scheme: https:\/\/127\.0\.0\.1/);
+    const fake = await fakeArbiter();
+    try {
+      const html = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const c = spawnCli(["pair", "show", "x"], { COLO_ARBITER_URL: fake.url });
+        let err = "";
+        c.stderr!.on("data", (d) => (err += d));
+        c.on("close", (code) => resolve({ code, err }));
+      });
+      expect(html.code).toBe(3);
+      expect(html.err.trim().split("\n")).toHaveLength(1);
+      expect(html.err).toMatch(/not the arbiter's API at .*HTTP 200, text\/html/);
+      const listed = await new Promise<string>((resolve) => {
+        const c = spawnCli(["--json", "pair", "list"], { COLO_ARBITER_URL: fake.url });
+        let out = "";
+        c.stdout!.on("data", (d) => (out += d));
+        c.on("close", () => resolve(out));
+      });
+      expect((JSON.parse(listed) as { pairs: unknown[] }).pairs).toHaveLength(503);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("keeps watching through an unreachable arbiter, with a banner, and NDJSON with --json", async () => {
+    const closed = `http://127.0.0.1:${await new Promise<number>((r) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => r(port));
+      });
+    })}`;
+    const c = spawnCli(["status", "any", "--watch"], { COLO_ARBITER_URL: closed });
+    let out = "";
+    c.stdout!.on("data", (d) => (out += d));
+    const end = Date.now() + 60_000;
+    while ((out.match(/retrying/g) ?? []).length < 2 && Date.now() < end && c.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    c.kill();
+    expect(out).toMatch(/as of .*: arbiter unreachable at .*; retrying/);
+    expect((out.match(/retrying/g) ?? []).length).toBeGreaterThanOrEqual(2);
+
+    cli(["pair", "create", "cli11", "--primary", "a", "--secondary", "b"]);
+    const j = spawnCli(["--json", "status", "cli11", "--watch"], { COLO_ARBITER_URL: dev.url });
+    let lines = "";
+    j.stdout!.on("data", (d) => (lines += d));
+    const until = Date.now() + 60_000;
+    while (lines.split("\n").filter(Boolean).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    j.kill();
+    const docs = lines.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { pairId: string; asOf: string });
+    expect(docs.length).toBeGreaterThanOrEqual(2);
+    expect(docs[0]).toMatchObject({ pairId: "cli11" });
+    expect(Date.parse(docs[0]!.asOf)).not.toBeNaN();
+  }, 120_000);
+});
 
 describe("colo-arbiter CLI", () => {
   it("creates, lists, shows and deletes a pair", () => {
