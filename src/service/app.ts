@@ -1,7 +1,7 @@
 /** The Hono app: it only authenticates, validates and routes; the pair's object does the rest. */
 import { HTTPException } from "hono/http-exception";
 import { apiError } from "./errors.js";
-import { type Ctx, errorResponse, newApp, pairStub, precheck } from "./http.js";
+import { type Ctx, SECURITY_SCHEMES, errorResponse, newApp, pairStub, precheck } from "./http.js";
 import { eventRoutes } from "./routes/events.js";
 import { countRequests } from "./metrics/requests.js";
 import { healthRoutes } from "./routes/health.js";
@@ -35,7 +35,8 @@ eventRoutes(app);
 healthRoutes(app);
 metricsRoutes(app);
 
-const OPENAPI = { openapi: "3.1.0", info: { title: "colo-arbiter", version: "1" } } as const;
+for (const [name, description] of Object.entries(SECURITY_SCHEMES)) app.openAPIRegistry.registerComponent("securitySchemes", name, { type: "http", scheme: "bearer", description });
+const OPENAPI = { openapi: "3.1.0" as const, info: { title: "colo-arbiter", version: "1" }, servers: [{ url: "/", description: "this arbiter" }] };
 app.doc31("/openapi.json", OPENAPI);
 pageRoutes(app as never, () => app.getOpenAPI31Document(OPENAPI) as never);
 

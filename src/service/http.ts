@@ -63,6 +63,35 @@ export function authenticate(audience: Audience): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** The bearer schemes of the OpenAPI document, one per kind of token (docs/api.md, "Authentication"). */
+export const SECURITY_SCHEMES = {
+  adminToken: "ARBITER_ADMIN_TOKEN: every route",
+  agentToken: "a node's agent token, <pairId>~<nodeId>~<secret>: its own pair's beats, channel, status and events",
+  statusToken: "STATUS_TOKEN: read-only, the pairs list, status, health and events",
+  metricsToken: "METRICS_TOKEN: read-only, /metrics",
+} as const;
+
+type Scheme = keyof typeof SECURITY_SCHEMES;
+const WHO: Record<Audience, Scheme[]> = {
+  admin: ["adminToken"],
+  agent: ["agentToken"],
+  "admin-or-agent": ["adminToken", "agentToken"],
+  "admin-or-status": ["adminToken", "statusToken"],
+  "admin-or-metrics": ["adminToken", "metricsToken"],
+  reader: ["adminToken", "agentToken", "statusToken"],
+};
+
+/**
+ * A route's authentication as one value: the middleware that enforces it and the OpenAPI
+ * `security` that declares it, from the same audience, so the document cannot drift from the code.
+ */
+export function guard<M extends MiddlewareHandler<AppEnv>[]>(audience: Audience, ...more: M) {
+  return {
+    middleware: [authenticate(audience), ...more] as [MiddlewareHandler<AppEnv>, ...M],
+    security: WHO[audience].map((s) => ({ [s]: [] as string[] })),
+  };
+}
+
 /** 413 over `maxBytes`, after the pre-check. */
 export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
   return bodyLimit({

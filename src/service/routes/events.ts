@@ -1,13 +1,14 @@
 import { type OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { EventsPage, EventsQuery } from "../../api/schemas.js";
-import { type AppEnv, authenticate, pairStub, reply } from "../http.js";
+import { type AppEnv, guard, pairStub, reply } from "../http.js";
 import { PairParams, errors, json, pairErrors } from "./common.js";
 
 const route = createRoute({
   method: "get",
   path: "/v1/pairs/{pairId}/events",
+  operationId: "listEvents",
   summary: "The pair's event log, newest first: decisions, orders, acknowledgements, state changes, operator actions",
-  middleware: [authenticate("reader")] as const,
+  ...guard("reader"),
   request: { params: PairParams, query: EventsQuery },
   responses: { 200: json(EventsPage, "a page of events; `next` is the `before` of the next page"), ...errors, ...pairErrors },
 });

@@ -1,15 +1,16 @@
 import { createRoute } from "@hono/zod-openapi";
 import { Heartbeat, HeartbeatReply } from "../../api/schemas.js";
 import { apiError } from "../errors.js";
-import { type AppEnv, authenticate, errorResponse, limitBody, pairStub, precheck, reply } from "../http.js";
+import { type AppEnv, guard, errorResponse, limitBody, pairStub, precheck, reply } from "../http.js";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { BEAT_BODY_LIMIT, PairParams, body, bodyErrors, errors, json } from "./common.js";
 
 const route = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/heartbeat",
+  operationId: "heartbeat",
   summary: "A node's agent reports what QEMU says; the answer carries its lease and any order",
-  middleware: [authenticate("agent"), limitBody(BEAT_BODY_LIMIT)] as const,
+  ...guard("agent", limitBody(BEAT_BODY_LIMIT)),
   request: { params: PairParams, body: body(Heartbeat) },
   responses: { 200: json(HeartbeatReply, "the lease, the effective config and the order, if any"), ...errors, ...bodyErrors },
 });

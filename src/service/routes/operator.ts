@@ -1,16 +1,16 @@
 import { type OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { FailoverRequest, Id, MaintenanceRequest, Order, PairStatus, ResolveRequest } from "../../api/schemas.js";
-import { type AppEnv, authenticate, limitBody, pairStub, reply } from "../http.js";
+import { type AppEnv, guard, limitBody, pairStub, reply } from "../http.js";
 import { BODY_LIMIT, PairParams, body, bodyErrors, errors, json, pairErrors } from "./common.js";
 
-const admin = () => [authenticate("admin"), limitBody(BODY_LIMIT)];
 const Operated = z.object({ issued: z.array(Order), status: PairStatus }).openapi("Operated");
 
 const failover = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/failover",
+  operationId: "failOver",
   summary: "Order a node to serve (a switchover); the other node is fenced first. 409 names the rule that forbids it now",
-  middleware: admin(),
+  ...guard("admin", limitBody(BODY_LIMIT)),
   request: { params: PairParams, body: body(FailoverRequest) },
   responses: { 202: json(Operated, "the orders issued, and the pair"), ...errors, ...bodyErrors, ...pairErrors },
 });
@@ -18,8 +18,9 @@ const failover = createRoute({
 const maintenance = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/maintenance",
+  operationId: "setMaintenance",
   summary: "Freeze or unfreeze automatic decisions (leases are still granted)",
-  middleware: admin(),
+  ...guard("admin", limitBody(BODY_LIMIT)),
   request: { params: PairParams, body: body(MaintenanceRequest) },
   responses: { 200: json(Operated, "the pair"), ...errors, ...bodyErrors, ...pairErrors },
 });
@@ -27,8 +28,9 @@ const maintenance = createRoute({
 const resolve = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/resolve",
+  operationId: "resolve",
   summary: "Clear needs_operator once an operator has checked which node serves",
-  middleware: admin(),
+  ...guard("admin", limitBody(BODY_LIMIT)),
   request: { params: PairParams, body: body(ResolveRequest) },
   responses: { 200: json(Operated, "the pair"), ...errors, ...bodyErrors, ...pairErrors },
 });
@@ -36,8 +38,9 @@ const resolve = createRoute({
 const reprotect = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/reprotect",
+  operationId: "reprotect",
   summary: "Rebuild the replaced node as the new secondary now (autoReprotect off, or after a failed resync); it must run an -incoming QEMU",
-  middleware: [authenticate("admin")] as const,
+  ...guard("admin"),
   request: { params: PairParams },
   responses: { 202: json(Operated, "the orders issued, and the pair"), ...errors, ...pairErrors },
 });
@@ -45,8 +48,9 @@ const reprotect = createRoute({
 const rotate = createRoute({
   method: "post",
   path: "/v1/pairs/{pairId}/nodes/{nodeId}/token",
+  operationId: "rotateAgentToken",
   summary: "Rotate a node's agent token; the old one works until the first beat with the new one, for at most 24 h; ?revoke=true stops it at once",
-  middleware: [authenticate("admin")] as const,
+  ...guard("admin"),
   request: { params: PairParams.extend({ nodeId: Id }), query: z.object({ revoke: z.enum(["true", "false"]).optional() }) },
   responses: { 200: json(z.object({ token: z.string(), previousValidUntil: z.number().nullable() }), "the new token (shown once), and until when the old one may still work"), ...errors, ...pairErrors },
 });

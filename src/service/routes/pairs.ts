@@ -1,14 +1,15 @@
 import { type OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { PairCreated, PairSpec, PairStatus, PairsPage, PairsQuery } from "../../api/schemas.js";
 import { apiError } from "../errors.js";
-import { type AppEnv, authenticate, errorResponse, limitBody, pairStub, reply } from "../http.js";
+import { type AppEnv, guard, errorResponse, limitBody, pairStub, reply } from "../http.js";
 import { BODY_LIMIT, PairParams, body, bodyErrors, errors, json, pairErrors } from "./common.js";
 
 const put = createRoute({
   method: "put",
   path: "/v1/pairs/{pairId}",
+  operationId: "putPair",
   summary: "Create a pair (201, with its agent tokens, shown once) or update its configuration (200)",
-  middleware: [authenticate("admin"), limitBody(BODY_LIMIT)] as const,
+  ...guard("admin", limitBody(BODY_LIMIT)),
   request: {
     params: PairParams,
     headers: z.object({ "if-none-match": z.literal("*").optional() }),
@@ -27,8 +28,9 @@ const put = createRoute({
 const get = createRoute({
   method: "get",
   path: "/v1/pairs/{pairId}",
+  operationId: "getPair",
   summary: "The pair's state, nodes, order, last decision and incident (admin, an agent of the pair, or STATUS_TOKEN)",
-  middleware: [authenticate("reader")] as const,
+  ...guard("reader"),
   request: { params: PairParams },
   responses: { 200: json(PairStatus, "the pair"), ...errors, ...pairErrors },
 });
@@ -36,8 +38,9 @@ const get = createRoute({
 const del = createRoute({
   method: "delete",
   path: "/v1/pairs/{pairId}",
+  operationId: "deletePair",
   summary: "Delete a pair; its epoch is kept, so a re-created pair continues from it",
-  middleware: [authenticate("admin")] as const,
+  ...guard("admin"),
   request: { params: PairParams, query: z.object({ force: z.enum(["true", "false"]).optional() }) },
   responses: { 204: { description: "deleted" }, ...errors, ...pairErrors },
 });
@@ -45,8 +48,9 @@ const del = createRoute({
 const list = createRoute({
   method: "get",
   path: "/v1/pairs",
+  operationId: "listPairs",
   summary: "Pairs, newest first (admin or STATUS_TOKEN)",
-  middleware: [authenticate("admin-or-status")] as const,
+  ...guard("admin-or-status"),
   request: { query: PairsQuery },
   responses: { 200: json(PairsPage, "a page of pairs"), ...errors },
 });
