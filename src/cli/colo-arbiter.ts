@@ -21,7 +21,7 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKE
   maintenance <pair> on|off [--reason TEXT]
   resolve <pair> --serving NODE|none --reason TEXT
   reprotect <pair>            rebuild the replaced node (running an -incoming QEMU) as the new secondary
-  events <pair> [--limit N] [--follow]
+  events <pair> [--limit N] [--follow] [--type T[,T]] [--node NODE] [--since 15m|ISO]
   status <pair> [--watch]     --watch and --follow ride out an unreachable arbiter; --json --watch is NDJSON
 
 URL and token also from COLO_ARBITER_URL and COLO_ARBITER_TOKEN; --token-file PATH (or
@@ -61,6 +61,9 @@ const OPTIONS = {
   serving: { type: "string" },
   limit: { type: "string" },
   follow: { type: "boolean", default: false },
+  type: { type: "string" },
+  node: { type: "string" },
+  since: { type: "string" },
   watch: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
@@ -171,7 +174,19 @@ function showStatus(s: PairStatusBody): string {
   return lines.join("\n");
 }
 
-const eventLine = (e: EventBody) => `${time(e.at)}  #${e.id}  ${e.type.padEnd(24)} ${e.actor.padEnd(12)} ${e.message}`;
+/** One event per line, aligned, with milliseconds (failovers are told apart in them). */
+const eventLine = (e: EventBody) =>
+  `${new Date(e.at).toISOString().replace("T", " ")}  ${`#${e.id}`.padStart(7)}  ${e.type.padEnd(26)} ${(e.node ?? "-").padEnd(10)} ${e.actor.padEnd(14)} ${e.message}`;
+
+/** --since: a duration back from now (90s, 15m, 2h, 1d) or an ISO time. */
+function sinceOf(v: string | undefined): number | null {
+  if (v === undefined) return null;
+  const d = v.match(/^(\d+)(s|m|h|d)$/);
+  if (d) return Date.now() - Number(d[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[d[2] as "s"];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) usage(`--since ${v}: a duration (90s, 15m, 2h, 1d) or an ISO time`);
+  return t;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -316,15 +331,27 @@ async function run(argv: string[]): Promise<void> {
     }
     case "events": {
       const limit = num(f, "limit") ?? 50;
-      const first = await api.call<{ events: EventBody[] }>("GET", `${pairPath(sub)}/events?limit=${Math.min(500, Math.max(1, limit))}`);
-      const shown = [...first.events].reverse();
-      for (const e of shown) console.log(f.json ? JSON.stringify(e) : eventLine(e));
+      const since = sinceOf(f.since);
+      const types = f.type ? new Set(f.type.split(",")) : null;
+      const wanted = (e: EventBody) => (!types || types.has(e.type)) && (!f.node || e.node === f.node) && (since === null || e.at >= since);
+      // Newest first, page by page, until `limit` events pass the filters or the log (or --since) ends.
+      const picked: EventBody[] = [];
+      type Page = { events: EventBody[]; next: number | null };
+      for (let before: number | null = null, first = true; (first || before !== null) && picked.length < limit; first = false) {
+        const page: Page = await api.call<Page>("GET", `${pairPath(sub)}/events?limit=500${before !== null ? `&before=${before}` : ""}`);
+        picked.push(...page.events.filter(wanted));
+        const oldest = page.events.at(-1);
+        before = since !== null && oldest && oldest.at < since ? null : page.next;
+      }
+      const shown = picked.slice(0, limit).reverse();
+      const show = (e: EventBody) => console.log(f.json ? JSON.stringify(e) : eventLine(e));
+      for (const e of shown) show(e);
       let after = shown.at(-1)?.id ?? 0;
       while (f.follow) {
         await sleep(1000);
         const next = await retrying(() => api.call<{ events: EventBody[] }>("GET", `${pairPath(sub)}/events?limit=500&after=${after}`), !f.json);
         if (!next) continue;
-        for (const e of [...next.events].reverse()) console.log(f.json ? JSON.stringify(e) : eventLine(e));
+        for (const e of [...next.events].reverse()) if (wanted(e)) show(e);
         after = Math.max(after, ...next.events.map((e) => e.id));
       }
       return;

@@ -146,7 +146,14 @@ describe("colo-arbiter CLI", () => {
   it("enters maintenance, and the event log shows it, as a table and as JSON lines", () => {
     cli(["pair", "create", "cli3", "--primary", "a", "--secondary", "b"]);
     expect(cli(["maintenance", "cli3", "on", "--reason", "kernel"]).out).toMatch(/pair cli3: maintenance/);
-    expect(cli(["events", "cli3"]).out).toMatch(/maintenance_entered\s+admin\s+maintenance on: kernel/);
+    expect(cli(["events", "cli3"]).out).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z\s+#\d+\s+maintenance_entered\s+-\s+admin\s+maintenance on: kernel$/m);
+    // Filters: by type, and by time (nothing is newer than a moment from now).
+    const only = cli(["events", "cli3", "--type", "pair_created"]).out.trim().split("\n");
+    expect(only).toHaveLength(1);
+    expect(only[0]).toMatch(/pair_created/);
+    expect(cli(["events", "cli3", "--since", new Date(Date.now() + 60_000).toISOString()]).out.trim()).toBe("");
+    expect(cli(["events", "cli3", "--since", "1h", "--type", "maintenance_entered,pair_created"]).out.trim().split("\n")).toHaveLength(2);
+    expect(cli(["events", "cli3", "--since", "yesterday-ish"]).code).toBe(2);
     const lines = cli(["--json", "events", "cli3"]).out.trim().split("\n").map((l) => JSON.parse(l) as { type: string });
     expect(lines.map((e) => e.type)).toContain("maintenance_entered");
     expect(cli(["status", "cli3"]).out).toMatch(/^NODE\s+ROLE\s+SERVES\s+LAST BEAT/m);
