@@ -119,6 +119,43 @@ describe.skipIf(!have)("status pages in Chromium", () => {
     expect(cookies.find((c) => c.name === "colo_arbiter_session")).toMatchObject({ httpOnly: true, secure: true, sameSite: "Strict" });
   }, 90_000);
 
+  it("says on the page when a refresh fails, keeps the last view, and recovers (its script allowed by the pages' own CSP)", async () => {
+    // A context that honours the CSP: the refresh script must be allowed by it.
+    const strict = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "chromium-")), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    try {
+      const page = await strict.newPage();
+      const blocked: string[] = [];
+      page.on("console", (m) => {
+        if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+      });
+      await page.goto(`${dev.url}/`);
+      await page.fill("input[name=token]", dev.adminToken);
+      await page.click("button[type=submit]");
+      await page.waitForSelector("text=web1");
+      await page.goto(`${dev.url}/pairs/web1`);
+      await page.waitForSelector("h1");
+      await dev.halt();
+      try {
+        await page.waitForSelector("#refresh-error:not([hidden])", { timeout: 30_000 });
+        expect(await page.textContent("#refresh-error")).toMatch(/^Refresh failed at \d\d:\d\d:\d\d UTC \(.+\): showing the state as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.$/);
+        // The last view stays.
+        expect(await page.textContent("h1")).toContain("web1");
+        mkdirSync("test-output", { recursive: true });
+        await page.screenshot({ path: "test-output/status-page-refresh-failed.png", fullPage: true });
+      } finally {
+        await dev.resume();
+      }
+      await page.waitForSelector("#refresh-error[hidden]", { state: "attached", timeout: 60_000 });
+      expect(blocked).toEqual([]);
+    } finally {
+      await strict.close();
+    }
+  }, 120_000);
+
   it("renders the API reference without a login", async () => {
     const page = await browser.newPage();
     await page.goto(`${dev.url}/api`);

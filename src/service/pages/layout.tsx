@@ -18,6 +18,7 @@ tr.stale td{color:#9aa1ad;font-style:italic}
 form.login{background:#fff;padding:1.2rem;max-width:24rem;margin:2rem auto;border:1px solid #e3e6eb}
 input,button{font:inherit;padding:.45rem;width:100%;box-sizing:border-box;margin:.3rem 0}
 .note{color:#5b6475;font-size:.85rem}.error{color:#8a1515}
+.banner{background:#fddcdc;margin:0;padding:.6rem 1rem;font-weight:600}
 @media (max-width:600px){.wide{display:none}}
 `;
 
@@ -27,11 +28,16 @@ export function Page(props: { title: string; refresh?: number; loggedIn?: boolea
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        {props.refresh ? <meta http-equiv="refresh" content={String(props.refresh)} /> : null}
+        {props.refresh ? (
+          <noscript>
+            <meta http-equiv="refresh" content={String(props.refresh)} />
+          </noscript>
+        ) : null}
         <title>{props.title} · colo-arbiter</title>
         <style>{STYLE}</style>
+        {props.refresh ? <script src="/refresh.js" defer /> : null}
       </head>
-      <body>
+      <body data-refresh={props.refresh ? String(props.refresh) : undefined}>
         <header>
           <a href="/">colo-arbiter</a>
           {props.loggedIn ? (
@@ -42,7 +48,10 @@ export function Page(props: { title: string; refresh?: number; loggedIn?: boolea
             <a href="/api">API</a>
           )}
         </header>
-        <main>{props.children}</main>
+        <p id="refresh-error" class="error banner" role="status" hidden />
+        <main data-as-of={`${new Date().toISOString().slice(0, 19).replace("T", " ")} UTC`} data-title={props.title}>
+          {props.children}
+        </main>
       </body>
     </html>
   );

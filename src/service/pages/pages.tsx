@@ -6,6 +6,7 @@
  * Without a login `/` shows only the login form; the form takes the admin or the status token and
  * keeps it in an HttpOnly, Secure, SameSite=Strict cookie.
  */
+import { REFRESH_SCRIPT } from "./refresh-script.js";
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
@@ -15,6 +16,7 @@ import type { PairStateName } from "../../protocol/types.js";
 import { severityOf } from "../notify/messages.js";
 import type { Env } from "../env.js";
 import { pairStub } from "../http.js";
+import type { PairSummary } from "../registry-object.js";
 import { configuredSecretMatches } from "../tokens.js";
 import { Page, State } from "./layout.js";
 import { SESSION_MS, type SessionScope, issueSession, validSession } from "./session.js";
@@ -62,13 +64,14 @@ const at = (t: number) => new Date(t).toISOString().replace("T", " ").replace(/\
 /** Pages are never cached (they carry a session), framed, sniffed, or leak where they link from. */
 const PAGE_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "content-security-policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
 };
 
 export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<string, Record<string, { summary?: string }>> }) {
+  app.get("/refresh.js", (c) => c.body(REFRESH_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-cache" }));
   for (const path of ["/", "/login", "/logout", "/pairs/*", "/api"]) {
     app.use(path, async (c, next) => {
       await next();
@@ -78,9 +81,16 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
   app.get("/", async (c) => {
     if (!(await loggedIn(c.env, getCookie(c, COOKIE)))) return c.html(<Login />);
     const registry = c.env.REGISTRY.get(c.env.REGISTRY.idFromName("registry"));
-    const page = (await registry.list(500)) ?? { pairs: [] };
+    // Every page of the registry: a fleet over 500 pairs is listed whole.
+    const all: PairSummary[] = [];
+    for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+      const page = await registry.list(500, cursor);
+      if (!page) break;
+      all.push(...page.pairs);
+      cursor = page.next ?? undefined;
+    }
     // The worst first: what needs a person, then what lost protection, then the rest.
-    const pairs = [...page.pairs].sort((a, b) => rank(a.state) - rank(b.state) || (a.stateSince ?? 0) - (b.stateSince ?? 0));
+    const pairs = [...all].sort((a, b) => rank(a.state) - rank(b.state) || (a.stateSince ?? 0) - (b.stateSince ?? 0));
     const counts = new Map<string, number>();
     for (const p of pairs) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
     const now = Date.now();
@@ -120,7 +130,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
             ))}
           </tbody>
         </table>
-        {page.pairs.length === 0 ? <p class="note">No pairs yet.</p> : null}
+        {all.length === 0 ? <p class="note">No pairs yet.</p> : null}
       </Page>,
     );
   });
