@@ -52,3 +52,19 @@ describe("the pairs list", () => {
     expect(html).toMatch(/<td>\d+ s<\/td>/);
   });
 });
+
+describe("a pair's page", () => {
+  it("shows the timings and failsafe setting, each node's checkpoint age, QMP and fence, and each pager's health", async () => {
+    const p = await createPair(undefined, { failsafe: false, sinks: [{ type: "pagerduty", routingKey: "R0UT1NGKEY" }] });
+    for (const n of ["n1", "n2"]) await beat(p.id, p.tokens[n]!, beatBody(n, { peer: { replicating: true, lastCheckpointMsAgo: 1500 }, qmp: { ok: n === "n1" } }));
+    const session = decodeURIComponent(cookieOf(await login(ADMIN))!);
+    const html = await (await fetchWorker(new Request(`http://arbiter/pairs/${p.id}`, { headers: { cookie: `colo_arbiter_session=${session}` } }))).text();
+    expect(html).toContain("Beat 1.0 s · lease 3.0 s · stall 5.0 s · failsafe off · watchdog required (1.0 s)");
+    expect(html).toContain("yes · checkpoint 1.5 s ago");
+    expect(html).toContain("not answering");
+    expect(html).toMatch(/<h2>Pagers<\/h2>.*pagerduty.*0 given up/s);
+    // The refresh script, and the banner it fills when a refresh fails.
+    expect(html).toContain('<script src="/refresh.js" defer');
+    expect(html).toContain('id="refresh-error"');
+  });
+});

@@ -15,6 +15,7 @@ th{font-size:.8rem;text-transform:uppercase;color:#5b6475}
 .protected{background:#d8f5df;color:#13602a}.degraded,.failing_over,.maintenance,.awaiting_protection{background:#fff1cc;color:#7a5400}
 .solo,.fenced_node_present,.reprotecting,.both_down,.needs_operator,.down{background:#fddcdc;color:#8a1515}
 tr.stale td{color:#9aa1ad;font-style:italic}
+tr.failing td{color:#8a1515;font-weight:600}
 form.login{background:#fff;padding:1.2rem;max-width:24rem;margin:2rem auto;border:1px solid #e3e6eb}
 input,button{font:inherit;padding:.45rem;width:100%;box-sizing:border-box;margin:.3rem 0}
 .note{color:#5b6475;font-size:.85rem}.error{color:#8a1515}

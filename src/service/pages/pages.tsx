@@ -58,6 +58,7 @@ function rank(state: PairStateName): number {
 
 const duration = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 
+const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)} s`;
 const ago = (ms: number | null) => (ms === null ? "–" : `${(ms / 1000).toFixed(1)} s ago`);
 const at = (t: number) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 
@@ -167,6 +168,10 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
         <p>
           Active node <b>{s.activeNode ?? "none"}</b> · epoch {s.epoch} · failovers {s.failovers}
         </p>
+        <p class="note">
+          Beat {seconds(s.config.heartbeatIntervalMs)} · lease {seconds(s.config.leaseMs)} · stall {seconds(s.config.replicationStallMs)} · failsafe{" "}
+          {s.config.failsafe ? "on" : "off"} · watchdog {s.config.requireWatchdog ? "required" : "optional"} ({seconds(s.config.watchdogMs)})
+        </p>
         {s.needsOperator ? <p class="error">Needs an operator: {s.needsOperator.reason}</p> : null}
         {s.nextCommand ? <p class="error">Next: <code>{s.nextCommand}</code></p> : null}
         {s.state !== "protected" ? <p class="error">{s.problem}</p> : null}
@@ -186,6 +191,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
               <th>Last beat</th>
               <th>COLO</th>
               <th>Replicating</th>
+              <th class="wide">QMP</th>
               <th class="wide">Lease left</th>
               <th class="wide">Watchdog</th>
             </tr>
@@ -203,7 +209,14 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
                   {n.colo?.mode ?? "–"}
                   {n.vm ? ` · ${n.vm.status}` : ""}
                 </td>
-                <td>{n.peer ? (n.peer.replicating ? "yes" : "no") : "–"}</td>
+                <td>
+                  {n.peer ? (n.peer.replicating ? "yes" : "no") : "–"}
+                  {n.peer?.lastCheckpointMsAgo !== undefined ? ` · checkpoint ${seconds(n.peer.lastCheckpointMsAgo)} ago` : ""}
+                </td>
+                <td class="wide">
+                  {n.qmp ? (n.qmp.ok ? "ok" : "not answering") : "–"}
+                  {n.fenced ? " · fenced" : ""}
+                </td>
                 <td class="wide">{n.lease ? `${(n.lease.msLeft / 1000).toFixed(1)} s` : "–"}</td>
                 <td class="wide">{n.guarded ? "armed" : "none"}</td>
               </tr>
@@ -211,6 +224,23 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
           </tbody>
         </table>
         {s.lastDecision ? <p class="note">Last decision {at(s.lastDecision.at)}: {s.lastDecision.summary}</p> : null}
+        {s.sinks && s.sinks.length > 0 ? (
+          <>
+            <h2>Pagers</h2>
+            <table>
+              <tbody>
+                {s.sinks.map((k) => (
+                  <tr class={k.deadLettered > 0 || k.lastError ? "failing" : undefined}>
+                    <td>{k.type}</td>
+                    <td>{k.pending} pending</td>
+                    <td>{k.deadLettered} given up</td>
+                    <td class="wide">{k.lastError ?? "delivering"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        ) : null}
         <h2>Latest events</h2>
         <table>
           <tbody>
