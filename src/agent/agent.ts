@@ -6,7 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { AgentCore, type Effect, type RunbookOutcome } from "../protocol/agent/core.js";
 import { DEFAULT_CONFIG, type Timings, fenceBound } from "../protocol/timing.js";
-import { type ColoEndpoint, type ColoMode, type QemuInstance, type ResyncProgress, reportable } from "../protocol/types.js";
+import { type BeatReport, type ColoEndpoint, type ColoMode, type QemuInstance, type ResyncProgress, reportable } from "../protocol/types.js";
+import { version } from "./version.js";
 import type { ArbiterPort, PushedView } from "./arbiter-link.js";
 import { type MonoClock, eventInstant } from "./clock.js";
 import { fence } from "./fence.js";
@@ -38,6 +39,8 @@ export interface AgentDeps {
 }
 
 const EVENTS = new Set(["STOP", "RESUME", "COLO_EXIT", "QUORUM_REPORT_BAD"]);
+
+const AGENT_VERSION = version();
 
 /** Beats outstanding at once: a bound on what a dead link can pile up. */
 const MAX_BEATS_IN_FLIGHT = 16;
@@ -310,6 +313,17 @@ export class Agent {
 
   // ---- heartbeats ----------------------------------------------------------------------------
 
+  /** The release and what in this agent's set-up keeps it from doing its whole job (status, CLI, pages). */
+  get #agentInfo(): NonNullable<BeatReport["agent"]> {
+    const wd = this.#d.watchdog;
+    const errors = [
+      ...(wd ? [] : ["no watchdog: this node is unguarded (a hung host is not reset)"]),
+      ...(wd?.armed && stopsOnClose(wd) ? ["the watchdog driver stops when a dying agent closes it: it guards nothing"] : []),
+      ...(this.#d.colo ? [] : ['no COLO settings ("colo" in the settings file): re-protection orders are refused']),
+    ];
+    return { version: AGENT_VERSION, ...(errors.length > 0 ? { setupErrors: errors } : {}) };
+  }
+
   /**
    * One beat every HB (jittered), never waited for: a slow answer must not delay the next beat, or
    * one stalled request could outlast the lease. Replies may arrive out of order; the core keeps
@@ -374,6 +388,7 @@ export class Agent {
     const colo = this.#d.colo;
     if (colo && this.#core.known?.vm.status === "inmigrate") report.incoming = endpointOf(colo);
     if (this.#progress) report.resync = this.#progress;
+    report.agent = this.#agentInfo;
     this.#inFlight += 1;
     // A socket silent for HB is given up for HTTP: the beat's lease must not wait on a dead path.
     const r = await this.#d.arbiter.beat(report, beatTimeoutMs(t), t.heartbeatIntervalMs);

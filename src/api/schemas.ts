@@ -41,6 +41,8 @@ const PeerView = z.object({
   lastCheckpointMsAgo: ms(1e12).optional(),
   verified: z.boolean().optional(),
 });
+/** The agent's release, and what in its set-up keeps it from doing its whole job (shown to operators). */
+const AgentInfo = z.object({ version: text(40), setupErrors: z.array(text(300)).max(10).optional() });
 const WatchdogStatus = z.object({
   armed: z.boolean(),
   timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
@@ -80,6 +82,7 @@ export const Heartbeat = z
     soloLease: z.boolean().optional(),
     incoming: ColoEndpoint.optional(),
     resync: ResyncProgress.optional(),
+    agent: AgentInfo.optional(),
     ack: Ack.optional(),
   })
   .refine((b) => !b.qmp.ok || (b.colo !== null && b.vm !== null && (b.qemu !== null || b.qemuUnknown !== undefined)), {
@@ -212,6 +215,8 @@ export const NodeStatus = z
     /** An -incoming QEMU waiting to be rebuilt as the new secondary, and a resync's progress. */
     incoming: ColoEndpoint.nullable(),
     resync: ResyncProgress.nullable(),
+    /** The agent's release and what in its set-up keeps it from doing its whole job. */
+    agent: AgentInfo.nullable(),
   })
   .openapi("NodeStatus");
 

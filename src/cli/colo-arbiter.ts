@@ -142,7 +142,7 @@ const time = (at: number) => new Date(at).toISOString().replace("T", " ").replac
 function showStatus(s: PairStatusBody): string {
   const head = `pair ${s.pairId}: ${s.state}  epoch ${s.epoch}  active ${s.activeNode ?? "-"}  failovers ${s.failovers}`;
   const nodes = table([
-    ["NODE", "ROLE", "SERVES", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "WATCHDOG", "FENCED"],
+    ["NODE", "ROLE", "SERVES", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "CHECKPOINT", "WATCHDOG", "FENCED", "AGENT"],
     ...s.nodes.map((n) => [
       n.id,
       n.role,
@@ -154,14 +154,17 @@ function showStatus(s: PairStatusBody): string {
       n.vm ? n.vm.status : "-",
       n.qmp ? (n.qmp.ok ? "ok" : "NOT ANSWERING") : "-",
       n.peer ? (n.peer.replicating ? "yes" : "NO") : "-",
+      n.peer?.lastCheckpointMsAgo !== undefined ? ago(n.peer.lastCheckpointMsAgo) : "-",
       n.guarded ? "armed" : "NONE",
       n.fenced ? `pid ${n.fenced.instance?.pid ?? "gone"}` : "-",
+      n.agent?.version ?? "-",
     ]),
   ]);
   const lines = [head, nodes];
   if (s.state !== "protected") lines.push(`problem: ${s.problem}`);
   if (s.order) lines.push(`order: ${s.order.action} ${s.order.id} to ${s.order.node} (${s.order.state}): ${s.order.reason}`);
   for (const n of s.nodes) {
+    for (const e of n.agent?.setupErrors ?? []) lines.push(`${n.id}: set-up: ${e}`);
     if (n.incoming && !n.resync) lines.push(`${n.id}: -incoming QEMU ready to be rebuilt (NBD ${n.incoming.host}:${n.incoming.nbdPort})`);
     if (n.resync) lines.push(`${n.id}: ${describeResync(n.resync)}`);
   }

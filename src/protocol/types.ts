@@ -112,6 +112,8 @@ export interface BeatReport {
   incoming?: ColoEndpoint;
   /** A re-protection this node runs: the mirror's progress, the guest paused, or COLO running after a pause. */
   resync?: ResyncProgress;
+  /** The agent's release and its set-up errors, for operators: no rule reads them. */
+  agent?: { version: string; setupErrors?: string[] };
   ack?: Ack;
 }
 

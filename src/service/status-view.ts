@@ -45,6 +45,7 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
         fenced: d.fenced[id] ?? null,
         incoming: r?.incoming ?? null,
         resync: r?.resync ?? null,
+        agent: r?.agent ?? null,
       };
     }),
     order: failover ? strip(failover) : null,

@@ -35,6 +35,9 @@ describe("node agent", () => {
     const b = r.beats.at(-1)!;
     expect(b).toMatchObject({ nodeId: "n1", qmp: { ok: true }, colo: { mode: "secondary" }, vm: { running: true }, qemu: { pid: 4242, startedAt: 7 }, watchdog: { armed: false } });
     expect(b.seq).toBeGreaterThan(r.beats[0]!.seq);
+    // Its release and what its set-up lacks (this rig has no watchdog and no COLO settings).
+    expect(b.agent?.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(b.agent?.setupErrors).toEqual([expect.stringMatching(/^no watchdog/), expect.stringMatching(/^no COLO settings/)]);
   });
 
   it("runs the secondary's runbook: yank first, then nbd-server-stop and x-colo-lost-heartbeat; acknowledges running then ok", async () => {

@@ -40,6 +40,24 @@ const spawnCli = (args: string[], env: Record<string, string>) =>
   spawn(process.execPath, ["dist/cli/colo-arbiter.js", ...args], { env: { ...process.env, COLO_ARBITER_TOKEN: dev.adminToken, ...env }, stdio: ["ignore", "pipe", "pipe"] });
 
 describe("colo-arbiter CLI conventions", () => {
+  it("shows each node's agent release, checkpoint age and set-up errors in the status", async () => {
+    const created = cli(["--json", "pair", "create", "cli12", "--primary", "a", "--secondary", "b"]);
+    const tokens = (JSON.parse(created.out) as { agentTokens: Record<string, string> }).agentTokens;
+    const r = await dev.request("POST", "/v1/pairs/cli12/heartbeat", {
+      token: tokens.a!,
+      body: {
+        nodeId: "a", bootId: "cli", seq: 1, epoch: 0, configVersion: 1, qmp: { ok: true }, colo: { mode: "primary" }, vm: { running: true, status: "running" },
+        qemu: { pid: 1, startedAt: 1 }, peer: { replicating: true, lastCheckpointMsAgo: 2500 }, watchdog: { armed: false },
+        agent: { version: "9.8.7", setupErrors: ["no watchdog: this node is unguarded (a hung host is not reset)"] },
+      },
+    });
+    expect(r.status).toBe(200);
+    const out = cli(["status", "cli12"]).out;
+    expect(out).toMatch(/^NODE\s+ROLE.*CHECKPOINT\s+WATCHDOG\s+FENCED\s+AGENT$/m);
+    expect(out).toMatch(/^a\s+primary\s.*\s2\.5s ago\s.*\s9\.8\.7$/m);
+    expect(out).toContain("a: set-up: no watchdog: this node is unguarded");
+  });
+
   it("refuses to change an existing pair unless --update", () => {
     expect(cli(["pair", "create", "cli10", "--primary", "a", "--secondary", "b"]).code).toBe(0);
     const again = cli(["pair", "create", "cli10", "--primary", "a", "--secondary", "b", "--lease-ms", "4000"]);

@@ -223,6 +223,8 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
             ))}
           </tbody>
         </table>
+        {s.nodes.flatMap((n) => (n.agent?.setupErrors ?? []).map((e) => <p class="error">{n.id}: set-up: {e}</p>))}
+        <p class="note">Agents: {s.nodes.map((n) => `${n.id} ${n.agent?.version ?? "unknown"}`).join(" · ")}</p>
         {s.lastDecision ? <p class="note">Last decision {at(s.lastDecision.at)}: {s.lastDecision.summary}</p> : null}
         {s.sinks && s.sinks.length > 0 ? (
           <>
