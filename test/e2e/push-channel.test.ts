@@ -97,13 +97,18 @@ describe("agents on the push channel (wrangler dev)", () => {
     await until("both agents on HTTP", () => agents.a!.some((l) => l.msg === "push channel down: beating over HTTP") && agents.b!.some((l) => l.msg === "push channel down: beating over HTTP"));
     await dev.resume();
     await until("both channels open again", () => count(agents.a!, "push channel open") >= 2 && count(agents.b!, "push channel open") >= 2);
-    await until("protection after the restart", async () => (await status()).state === "protected");
+    // Protected, and both nodes heard since the restart (a restarted arbiter keeps its last state until they beat).
+    const fresh = async () => (await dev.request<{ state: string; nodes: { stale: boolean; lastSeenMsAgo: number | null }[] }>("GET", `/v1/pairs/${pairId}`)).body;
+    await until("both nodes heard after the restart", async () => {
+      const s = await fresh();
+      return s.state === "protected" && s.nodes.every((n) => !n.stale && n.lastSeenMsAgo !== null);
+    });
     for (const n of ["a", "b"]) {
       expect(agents[n]!.filter((l) => /fenc/i.test(l.msg)), `${n} fenced nothing`).toEqual([]);
     }
 
     const failover = await dev.request<{ issued: { id: string; node: string }[] }>("POST", `/v1/pairs/${pairId}/failover`, { body: { target: "b", reason: "push e2e" } });
-    expect(failover.status).toBe(202);
+    expect(failover.status, JSON.stringify(failover.body)).toBe(202);
     const first = failover.body.issued[0]!;
     const pushed = await until("the order pushed", () => agents[first.node]!.find((l) => l.msg === "pushed" && l.orderId === first.id));
     expect(pushed).toMatchObject({ orderId: first.id });
