@@ -84,6 +84,7 @@ export class Agent {
       kept: deps.kept.load(),
       defaults: deps.initialTimings ?? { ...DEFAULT_CONFIG },
       now: deps.clock.now(),
+      wallNow: deps.clock.wall(),
     });
     deps.qmp.onEvent((e) => this.#onEvent(e));
     deps.arbiter.onPush?.((v) => this.#onPush(v));

@@ -65,6 +65,8 @@ export const Heartbeat = z
   .object({
     nodeId: Id,
     bootId: text(100, 1),
+    /** The agent process's boot ordinal, higher for every later process (docs/api.md). */
+    boot: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     seq: count,
     epoch: count,
     configVersion: count,

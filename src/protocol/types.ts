@@ -114,6 +114,8 @@ export interface BeatReport {
   resync?: ResyncProgress;
   /** The agent's release and its set-up errors, for operators: no rule reads them. */
   agent?: { version: string; setupErrors?: string[] };
+  /** The agent process's boot ordinal: a later process's is higher (a delayed beat of an earlier one is stale). */
+  boot?: number;
   ack?: Ack;
 }
 

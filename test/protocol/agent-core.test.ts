@@ -363,3 +363,14 @@ describe("agent core: answers to stale beats", () => {
     expect(kinds(refused)).toContain("fence");
   });
 });
+
+describe("agent core: the boot ordinal", () => {
+  it("is above the last process's (kept) and the wall clock's, and is kept at once", () => {
+    const c = new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b", kept: { ...NOTHING_KEPT, bootOrdinal: 5000 }, defaults: T, now: 0, wallNow: 1000 });
+    expect(c.bootOrdinal).toBe(5001);
+    expect(kept(c.connected(0))?.bootOrdinal).toBe(5001);
+    expect(c.beat(1).report.boot).toBe(5001);
+    // After a reboot /run is empty: the wall clock keeps it above every earlier one.
+    expect(new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b", kept: NOTHING_KEPT, defaults: T, now: 0, wallNow: 1_800_000_000_000 }).bootOrdinal).toBe(1_800_000_000_000);
+  });
+});

@@ -245,6 +245,25 @@ describe("stale beats", () => {
   });
 });
 
+describe("beats of earlier agent processes", () => {
+  it("takes a delayed beat of an earlier process for stale while the later one beats, and a reboot's lower ordinal once the old one is silent", () => {
+    const h = new Harness({ failsafe: false });
+    h.protect();
+    const later = { ...h.report("s"), bootId: "s-boot-2", boot: 20, seq: 1 };
+    expect(h.apply({ type: "beat", report: later }).reply?.lease.granted).toBe(true);
+    // The earlier process's beat, held up in the network, arrives after the later process's.
+    const delayed = { ...h.report("s"), bootId: "s-boot-1", boot: 10, seq: 99, colo: { mode: "none" as const } };
+    const r = h.apply({ type: "beat", report: delayed }).reply!;
+    expect(r.lease).toEqual({ granted: false, ms: 0, stale: true });
+    expect(h.s.volatile.nodes.s?.bootId).toBe("s-boot-2");
+    // A new process after a reboot whose clock went back: accepted once the earlier one is silent past L.
+    h.now += L + 1;
+    const rebooted = { ...h.report("s"), bootId: "s-boot-3", boot: 5, seq: 1 };
+    expect(h.apply({ type: "beat", report: rebooted }).reply?.lease.granted).toBe(true);
+    expect(h.s.volatile.nodes.s?.bootId).toBe("s-boot-3");
+  });
+});
+
 describe("alarm deadlines", () => {
   it("names the next instant the rules may change their mind", () => {
     const h = new Harness();

@@ -38,7 +38,7 @@ export class AgentModel extends Proc {
     readonly rules: AgentRules = REAL_RULES,
   ) {
     super(world, host);
-    this.core = new AgentCore({ pairId: arbiter.state.durable.pairId, nodeId: host.id, bootId: `boot-${++bootSeq}`, kept: (host.runDir as KeptState | null) ?? NOTHING_KEPT, defaults, now: host.mono(), rules });
+    this.core = new AgentCore({ pairId: arbiter.state.durable.pairId, nodeId: host.id, bootId: `boot-${++bootSeq}`, kept: (host.runDir as KeptState | null) ?? NOTHING_KEPT, defaults, now: host.mono(), wallNow: host.wall(), rules });
   }
 
   get id(): string {

@@ -121,6 +121,11 @@ export class Host {
     return (this.world.sched.now - this.bootAt) * this.clockRate;
   }
 
+  /** The host's wall clock (it survives a reboot, unlike CLOCK_MONOTONIC), at this host's rate. */
+  wall(): number {
+    return 1_700_000_000_000 + this.world.sched.now * this.clockRate;
+  }
+
   realFor(localMs: number): number {
     return Math.max(0, localMs) / this.clockRate;
   }

@@ -140,6 +140,8 @@ export interface CoreInit {
   /** Timings until the arbiter's first reply (the safer of these and the kept ones is used). */
   defaults: Timings;
   now: number;
+  /** The wall clock at start (ms since the epoch): a boot ordinal that grows across reboots too. */
+  wallNow?: number;
   rules?: Partial<AgentRuleSet>;
 }
 
@@ -147,6 +149,7 @@ export class AgentCore {
   readonly pairId: string;
   readonly nodeId: string;
   readonly bootId: string;
+  readonly bootOrdinal: number;
   #timings: Timings;
   #configVersion: number;
   #kept: KeptState;
@@ -190,6 +193,9 @@ export class AgentCore {
     this.#leaseUntil = this.#rules.startingLease(init.kept, init.now);
     const nothingKept = init.kept.leaseUntil === null && init.kept.order === null && init.kept.fenced === null;
     this.#adoptUntil = nothingKept ? init.now + this.#timings.fenceLatencyMs : Number.NEGATIVE_INFINITY;
+    // Higher than the last process's (kept under /run) and, across a reboot, than any before it (the wall clock).
+    this.bootOrdinal = Math.max((init.kept.bootOrdinal ?? 0) + 1, Math.floor(init.wallNow ?? 0));
+    this.#keep({ bootOrdinal: this.bootOrdinal });
   }
 
   get timings(): Timings {
@@ -317,6 +323,7 @@ export class AgentCore {
     const report: BeatReport = {
       nodeId: this.nodeId,
       bootId: this.bootId,
+      boot: this.bootOrdinal,
       seq,
       epoch: this.#kept.order?.epoch ?? 0,
       configVersion: this.#configVersion,

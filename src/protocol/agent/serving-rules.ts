@@ -101,6 +101,8 @@ export interface KeptState {
   configVersion: number;
   /** The lease held is a long (solo) one, not yet given up. */
   soloLease: boolean;
+  /** The last process's boot ordinal: the next one's is higher, so its beats outrank any delayed one of this. */
+  bootOrdinal?: number;
 }
 
 export const NOTHING_KEPT: KeptState = { leaseUntil: null, order: null, fenced: null, timings: null, configVersion: 0, soloLease: false };

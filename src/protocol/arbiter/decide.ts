@@ -188,7 +188,9 @@ class Step {
     const d = this.d;
     if (!d.nodeIds.includes(r.nodeId)) return this.reject("unknown_node", `node ${r.nodeId} is not in pair ${d.pairId}`);
     const prev = seen(this.s, r.nodeId);
-    const stale = !!prev && prev.bootId === r.bootId && r.seq <= prev.highSeq;
+    // A delayed beat of an earlier agent process (a lower boot ordinal) while the later one beats is stale too.
+    const earlierBoot = !!prev && prev.bootId !== r.bootId && r.boot !== undefined && prev.report.boot !== undefined && r.boot < prev.report.boot && isFresh(this.s, r.nodeId, this.now);
+    const stale = !!prev && ((prev.bootId === r.bootId && r.seq <= prev.highSeq) || earlierBoot);
     if (stale) {
       // A stale or duplicate beat may be a delayed copy: it proves nothing about now, so no lease.
       // Marked stale: the agent must not take it for the arbiter refusing it a lease (a newer beat got its answer).
