@@ -3,7 +3,7 @@
  * and node). Check order: 401 no or unknown token, then 403 a valid token not for this route.
  */
 import { type ApiError, apiError } from "./errors.js";
-import { configuredSecretMatches, isConfigured, parseAgentToken } from "./tokens.js";
+import { agentTokenTagValid, configuredSecretMatches, isConfigured, parseAgentToken } from "./tokens.js";
 
 export type Principal =
   | { kind: "admin" }
@@ -21,6 +21,9 @@ export interface Secrets {
   admin: string | undefined;
   status: string | undefined;
   metrics: string | undefined;
+  /** With `agentTagRequired`, an agent token must carry a tag that verifies under this key. */
+  agentTagKey?: string | undefined;
+  agentTagRequired?: boolean;
 }
 
 export function bearer(header: string | undefined): string | null {
@@ -37,7 +40,14 @@ export async function identify(header: string | undefined, audience: Audience, s
   const token = bearer(header);
   if (!token) return apiError("missing_token", "an Authorization: Bearer token is required");
   const agent = parseAgentToken(token);
-  if (agent) return { kind: "agent", ...agent };
+  if (agent) {
+    // A forged token is refused here, before any pair's object is woken for it. Required without a
+    // key is not enforced: refusing every agent would stop the pairs it guards (docs/security.md).
+    if (secrets.agentTagRequired && isConfigured(secrets.agentTagKey) && !(await agentTokenTagValid(agent, secrets.agentTagKey!))) {
+      return apiError("unknown_token", "unknown token");
+    }
+    return { kind: "agent", ...agent };
+  }
   if (audience === "agent") return apiError("unknown_token", "unknown token");
   const scope: ReaderScope | null = audience === "admin-or-status" || audience === "reader" ? "status" : audience === "admin-or-metrics" ? "metrics" : null;
   if (scope && (await configuredSecretMatches(token, secrets[scope]))) return { kind: "reader", scope };

@@ -10,6 +10,13 @@ export interface Env {
   STATUS_TOKEN?: string;
   /** Read-only token for GET /metrics (fails closed while unset or short). */
   METRICS_TOKEN?: string;
+  /**
+   * Secret: agent tokens issued while it is set carry a tag (an HMAC over pair, node and nonce)
+   * that the Worker can check without waking the pair's object.
+   */
+  AGENT_TOKEN_KEY?: string;
+  /** "required": the Worker refuses an agent token whose tag does not verify (set it once every token is tagged). */
+  AGENT_TOKEN_CHECK?: string;
   /** Any non-empty value lets sinks use plain http (npm run dev sets it; a deploy never should). */
   ALLOW_INSECURE_SINKS?: string;
   /** The base of the links in pager messages, e.g. https://arbiter.example.com. */

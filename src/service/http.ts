@@ -49,7 +49,13 @@ export async function precheck(c: Ctx): Promise<ApiError | null> {
 export function authenticate(audience: Audience): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const pairId = c.req.param("pairId");
-    const secrets = { admin: c.env.ARBITER_ADMIN_TOKEN, status: c.env.STATUS_TOKEN, metrics: c.env.METRICS_TOKEN };
+    const secrets = {
+      admin: c.env.ARBITER_ADMIN_TOKEN,
+      status: c.env.STATUS_TOKEN,
+      metrics: c.env.METRICS_TOKEN,
+      agentTagKey: c.env.AGENT_TOKEN_KEY,
+      agentTagRequired: c.env.AGENT_TOKEN_CHECK === "required",
+    };
     const p = await identify(c.req.header("authorization"), audience, secrets);
     if ("code" in p) return errorResponse(c, p);
     c.set("principal", p);

@@ -459,7 +459,7 @@ export class PairObject extends DurableObject<Env> {
   }
 
   async #issueToken(pairId: string, nodeId: string, keepPrevious: boolean): Promise<string> {
-    const t = newAgentToken(pairId, nodeId);
+    const t = await newAgentToken(pairId, nodeId, this.env.AGENT_TOKEN_KEY);
     const hash = toHex(await sha256(t.secret));
     const prev = keepPrevious ? (this.#tokens.get(nodeId)?.hash ?? null) : null;
     this.#store.setToken(nodeId, hash, keepPrevious);

@@ -21,10 +21,46 @@ export function parseAgentToken(token: string): AgentToken | null {
   return { pairId, nodeId, secret };
 }
 
-export function newAgentToken(pairId: string, nodeId: string): AgentToken & { token: string } {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
+/**
+ * A new agent token: 32 bytes. With a tag key they are 16 random bytes and the first 16 of an
+ * HMAC-SHA256 over pair, node and those bytes, so the Worker can refuse a forged token before it
+ * wakes any object; without one, 32 random bytes (the tag check then cannot be required).
+ */
+export async function newAgentToken(pairId: string, nodeId: string, tagKey?: string): Promise<AgentToken & { token: string }> {
+  const nonce = crypto.getRandomValues(new Uint8Array(isConfigured(tagKey) ? 16 : 32));
+  const bytes = isConfigured(tagKey) ? concat(nonce, await tagOf(tagKey!, pairId, nodeId, nonce)) : nonce;
   const secret = base64url(bytes);
   return { pairId, nodeId, secret, token: `${pairId}~${nodeId}~${secret}` };
+}
+
+/** Whether a token's tag verifies under the key (constant time); false for an untagged or altered token. */
+export async function agentTokenTagValid(t: AgentToken, tagKey: string): Promise<boolean> {
+  const bytes = fromBase64url(t.secret);
+  if (!bytes || bytes.length !== 32) return false;
+  const expected = await tagOf(tagKey, t.pairId, t.nodeId, bytes.slice(0, 16));
+  return crypto.subtle.timingSafeEqual(expected, bytes.slice(16));
+}
+
+async function tagOf(key: string, pairId: string, nodeId: string, nonce: Uint8Array): Promise<Uint8Array> {
+  const k = await crypto.subtle.importKey("raw", new TextEncoder().encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const msg = concat(new TextEncoder().encode(`colo-arbiter agent token v1\n${pairId}\n${nodeId}\n`), nonce);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, msg)).slice(0, 16);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function fromBase64url(s: string): Uint8Array | null {
+  try {
+    const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
 }
 
 export async function sha256(text: string): Promise<Uint8Array> {

@@ -12,10 +12,10 @@ export interface TestArbiter {
   request<T>(method: string, path: string, opts?: { body?: unknown; token?: string }): Promise<{ status: number; body: T }>;
 }
 
-export function useDevServer(when = true): TestArbiter {
+export function useDevServer(when = true, vars: Record<string, string> = {}): TestArbiter {
   let server: DevServer | null = null;
   beforeAll(async () => {
-    if (when) server = await startDev();
+    if (when) server = await startDev(vars);
   }, 90_000);
   afterAll(async () => {
     await server?.stop();
