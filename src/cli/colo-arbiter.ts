@@ -14,6 +14,8 @@ const USAGE = `usage: colo-arbiter [--url URL] [--token-file PATH | --token TOKE
   pair create <pair> --primary NODE --secondary NODE [--heartbeat-ms N] [--lease-ms N] [--stall-ms N]
                      [--fence-ms N] [--watchdog-ms N] [--hold-down-ms N] [--failsafe on|off] [--require-watchdog on|off]
                      [--update]   refuses an existing pair unless --update (then changes its timings)
+  pair set <pair> [the timing flags] [--sink TYPE=...]... [--yes]   shows the change and asks
+                     --sink pagerduty=ROUTING_KEY | slack=URL | webhook=URL [--webhook-secret-file PATH]
   pair show <pair>            pair list            pair delete <pair> [--force]
   token rotate <pair> <node> [--revoke]
   failover <pair> <node> [--reason TEXT] [--yes] [--no-wait]
@@ -52,6 +54,8 @@ const OPTIONS = {
   "hold-down-ms": { type: "string" },
   failsafe: { type: "string" },
   "require-watchdog": { type: "string" },
+  sink: { type: "string", multiple: true },
+  "webhook-secret-file": { type: "string" },
   force: { type: "boolean", default: false },
   revoke: { type: "boolean", default: false },
   yes: { type: "boolean", short: "y", default: false },
@@ -69,7 +73,25 @@ const OPTIONS = {
   version: { type: "boolean", default: false },
 } as const;
 
-type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+const GLOBAL_FLAGS = ["url", "token", "token-file", "json", "help", "version"];
+const CONFIG_FLAGS = ["heartbeat-ms", "lease-ms", "stall-ms", "fence-ms", "watchdog-ms", "hold-down-ms", "failsafe", "require-watchdog", "sink", "webhook-secret-file"];
+/** Each command's own flags: any other is a usage error, not silently ignored. */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  "pair create": ["primary", "secondary", "update", ...CONFIG_FLAGS],
+  "pair set": ["yes", ...CONFIG_FLAGS],
+  "pair show": [],
+  "pair list": [],
+  "pair delete": ["force"],
+  "token rotate": ["revoke"],
+  failover: ["reason", "yes", "no-wait"],
+  maintenance: ["reason"],
+  resolve: ["serving", "reason"],
+  reprotect: [],
+  events: ["limit", "follow", "type", "node", "since"],
+  status: ["watch"],
+};
 
 /** The whole usage, or a command's own lines of it (`colo-arbiter failover --help`). */
 function helpFor(command: string | undefined): string {
@@ -213,6 +235,43 @@ function num(flags: Flags, name: keyof Flags): number | undefined {
   return n;
 }
 
+/**
+ * The configuration a command's flags ask for: timings, and pagers (`--sink pagerduty=KEY`,
+ * `slack=URL`, `webhook=URL`; a webhook's secret from `--webhook-secret-file`, never the command line).
+ */
+function configFields(f: Flags): Record<string, unknown> {
+  const secret = f["webhook-secret-file"] ? readSecret(f["webhook-secret-file"]) : undefined;
+  const sinks = f.sink?.map((s) => {
+    const eq = s.indexOf("=");
+    const [type, value] = eq < 0 ? [s, ""] : [s.slice(0, eq), s.slice(eq + 1)];
+    if (type === "pagerduty" && value) return { type, routingKey: value };
+    if (type === "slack" && value) return { type, url: value };
+    if (type === "webhook" && value) return { type, url: value, ...(secret ? { secret } : {}) };
+    return usage(`--sink ${s}: pagerduty=ROUTING_KEY, slack=URL or webhook=URL`);
+  });
+  return Object.fromEntries(
+    Object.entries({
+      heartbeatIntervalMs: num(f, "heartbeat-ms"),
+      leaseMs: num(f, "lease-ms"),
+      replicationStallMs: num(f, "stall-ms"),
+      fenceLatencyMs: num(f, "fence-ms"),
+      watchdogMs: num(f, "watchdog-ms"),
+      holdDownMs: num(f, "hold-down-ms"),
+      failsafe: onOff(f, "failsafe"),
+      requireWatchdog: onOff(f, "require-watchdog"),
+      sinks,
+    }).filter(([, v]) => v !== undefined),
+  );
+}
+
+function readSecret(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (e) {
+    return usage(`${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
 function onOff(flags: Flags, name: "failsafe" | "require-watchdog"): boolean | undefined {
   const v = flags[name];
   if (v === undefined) return undefined;
@@ -221,13 +280,20 @@ function onOff(flags: Flags, name: "failsafe" | "require-watchdog"): boolean | u
 }
 
 async function run(argv: string[]): Promise<void> {
-  let parsed: { values: Flags; positionals: string[] };
+  let parsed: { values: Flags; positionals: string[]; tokens: { kind: string; name?: string }[] };
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true, tokens: true }) as typeof parsed;
   } catch (e) {
     usage(e instanceof Error ? e.message : String(e));
   }
   const { values: f, positionals: p } = parsed;
+  const command = p[0] === "pair" || p[0] === "token" ? `${p[0]} ${p[1] ?? ""}`.trim() : (p[0] ?? "");
+  const own = COMMAND_FLAGS[command];
+  if (own) {
+    for (const t of parsed.tokens) {
+      if (t.kind === "option" && t.name && !GLOBAL_FLAGS.includes(t.name) && !own.includes(t.name)) usage(`--${t.name} is not a flag of ${command}`);
+    }
+  }
   if (f.version) return void console.log(version());
   if (f.help) return void console.log(helpFor(p[0]));
   if (p.length === 0) usage("");
@@ -254,23 +320,30 @@ async function run(argv: string[]): Promise<void> {
   switch (`${cmd} ${cmd === "pair" || cmd === "token" ? sub : ""}`.trim()) {
     case "pair create": {
       if (!f.primary || !f.secondary) usage("pair create needs --primary and --secondary");
-      const body = Object.fromEntries(
-        Object.entries({
-          nodes: [{ id: f.primary, role: "primary" }, { id: f.secondary, role: "secondary" }],
-          heartbeatIntervalMs: num(f, "heartbeat-ms"),
-          leaseMs: num(f, "lease-ms"),
-          replicationStallMs: num(f, "stall-ms"),
-          fenceLatencyMs: num(f, "fence-ms"),
-          watchdogMs: num(f, "watchdog-ms"),
-          holdDownMs: num(f, "hold-down-ms"),
-          failsafe: onOff(f, "failsafe"),
-          requireWatchdog: onOff(f, "require-watchdog"),
-        }).filter(([, v]) => v !== undefined),
-      );
+      const body = { nodes: [{ id: f.primary, role: "primary" }, { id: f.secondary, role: "secondary" }], ...configFields(f) };
       // Create-only unless --update: a typo in a pair id must not reconfigure another pair.
       const r = await api.call<PairStatusBody & { agentTokens?: Record<string, string> }>("PUT", pairPath(a), body, f.update ? {} : { "if-none-match": "*" });
       const tokens = Object.entries(r.agentTokens ?? {}).map(([n, t]) => `  ${n}: ${t}`);
       return out(`${showStatus(r)}${tokens.length ? `\nagent tokens (shown once):\n${tokens.join("\n")}` : ""}`, r);
+    }
+    case "pair set": {
+      // Like `patronictl edit-config`: show what changes, ask, then apply.
+      const current = await api.call<PairStatusBody>("GET", pairPath(a));
+      const wanted = configFields(f);
+      if (Object.keys(wanted).length === 0) usage("pair set needs a change: a timing flag or --sink");
+      const now = (k: string): unknown =>
+        k === "sinks" ? (current.sinks ?? []).map((s) => `${s.type}`) : (current.config as unknown as Record<string, unknown>)[k];
+      const shown = (k: string, v: unknown) => (k === "sinks" ? (v as { type: string }[]).map((s) => s.type) : v);
+      const diff = Object.entries(wanted).filter(([k, v]) => k === "sinks" || JSON.stringify(now(k)) !== JSON.stringify(v));
+      if (diff.length === 0) return out(`pair ${a}: nothing to change`, current);
+      const lines = diff.map(([k, v]) => `  ${k}: ${JSON.stringify(now(k))} -> ${JSON.stringify(shown(k, v))}`);
+      process.stderr.write(`pair ${a}:\n${lines.join("\n")}\n`);
+      if (!f.yes && !(await confirm("Apply? [y/N] "))) {
+        throw new Exit(2, process.stdin.isTTY ? "not confirmed: nothing changed" : "refusing to change the pair without --yes: stdin is not a terminal to ask on");
+      }
+      const nodes = [{ id: current.roles.primary, role: "primary" }, { id: current.roles.secondary, role: "secondary" }];
+      const r = await api.call<PairStatusBody>("PUT", pairPath(a), { nodes, ...Object.fromEntries(diff) });
+      return out(showStatus(r), r);
     }
     case "pair show":
       return out(showStatus(await api.call<PairStatusBody>("GET", pairPath(a))), await api.call("GET", pairPath(a)));

@@ -58,6 +58,25 @@ describe("colo-arbiter CLI conventions", () => {
     expect(out).toContain("a: set-up: no watchdog: this node is unguarded");
   });
 
+  it("accepts only a command's own flags, and changes a pair with pair set: shows the change, asks, applies with --yes", () => {
+    const wrong = cli(["status", "cli13", "--force"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toMatch(/--force is not a flag of status/);
+    expect(cli(["pair", "create", "cli13", "--primary", "a", "--secondary", "b", "--sink", "pagerduty=R0UT1NGKEY"]).code).toBe(0);
+    const shown = JSON.parse(cli(["--json", "pair", "show", "cli13"]).out) as { sinks: { type: string }[]; config: { leaseMs: number } };
+    expect(shown.sinks.map((k) => k.type)).toEqual(["pagerduty"]);
+    // No terminal to ask on: the change is shown, refused without --yes, and nothing changes.
+    const asked = cli(["pair", "set", "cli13", "--lease-ms", "4000"]);
+    expect(asked.code).toBe(2);
+    expect(asked.err).toContain("leaseMs: 3000 -> 4000");
+    expect((JSON.parse(cli(["--json", "pair", "show", "cli13"]).out) as { config: { leaseMs: number } }).config.leaseMs).toBe(3000);
+    const applied = cli(["--json", "pair", "set", "cli13", "--lease-ms", "4000", "--yes"]);
+    expect(applied.code).toBe(0);
+    expect(JSON.parse(applied.out)).toMatchObject({ config: { leaseMs: 4000 } });
+    expect(cli(["pair", "set", "cli13", "--lease-ms", "4000"]).out).toMatch(/nothing to change/);
+    expect(cli(["pair", "set", "cli13", "--sink", "carrier-pigeon=coo"]).code).toBe(2);
+  });
+
   it("refuses to change an existing pair unless --update", () => {
     expect(cli(["pair", "create", "cli10", "--primary", "a", "--secondary", "b"]).code).toBe(0);
     const again = cli(["pair", "create", "cli10", "--primary", "a", "--secondary", "b", "--lease-ms", "4000"]);
