@@ -12,6 +12,8 @@ import { BEAT_BODY_LIMIT } from "./routes/common.js";
 export interface SocketTag {
   nodeId: string;
   tokenHash: string;
+  /** When this socket last carried an accepted beat: the status shows it after the object wakes. */
+  lastBeatAt?: number;
 }
 
 export function isSocketTag(v: unknown): v is SocketTag {

@@ -57,6 +57,8 @@ export class PairObject extends DurableObject<Env> {
   #outboxDue: number | null = null;
   /** When this instance started: a hibernated object starts again when it wakes. */
   readonly #since: number;
+  /** Each node's last beat before this instance started, from its socket's attachment. */
+  #heardBefore: Record<string, number> = {};
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,6 +74,10 @@ export class PairObject extends DurableObject<Env> {
       this.#sinks = this.#store.sinks();
       this.#outboxDue = this.#store.nextDue();
       this.#alarmAt = await this.#store.getAlarm();
+      for (const ws of ctx.getWebSockets()) {
+        const tag = ws.deserializeAttachment();
+        if (isSocketTag(tag) && tag.lastBeatAt !== undefined) this.#heardBefore[tag.nodeId] = Math.max(this.#heardBefore[tag.nodeId] ?? 0, tag.lastBeatAt);
+      }
       await this.#rearm();
     });
   }
@@ -136,8 +142,11 @@ export class PairObject extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
-    if ((ws.deserializeAttachment() as { echo?: boolean } | null)?.echo) return ws.send(message);
-    const answer = await this.#socketBeat(ws.deserializeAttachment(), message);
+    const tag = ws.deserializeAttachment() as unknown;
+    if ((tag as { echo?: boolean } | null)?.echo) return ws.send(message);
+    const answer = await this.#socketBeat(tag, message);
+    // Kept with the socket (in memory, across hibernation; no storage write): when the node was last heard.
+    if (answer.ok && isSocketTag(tag)) ws.serializeAttachment({ ...tag, lastBeatAt: this.#clock.now() });
     const body = answer.ok ? answer.value : { ...errorBody(answer.error), ...(answer.seq !== null ? { seq: answer.seq } : {}) };
     try {
       ws.send(JSON.stringify(body));
@@ -249,7 +258,7 @@ export class PairObject extends DurableObject<Env> {
   #status(): PairStatusBody {
     const delivery = this.#store.deliveryState();
     const sinks = this.#sinks.map((s) => ({ ...redact(s), pending: 0, deadLettered: 0, lastError: null, ...delivery.get(s.id) }));
-    return { ...pairStatus(this.#state!, this.#clock.now()), sinks, storage: { since: this.#since, writes: this.#store.writes, alarms: this.#store.alarms, alarmWrites: this.#store.alarmWrites, alarmAt: this.#alarmAt } };
+    return { ...pairStatus(this.#state!, this.#clock.now(), this.#heardBefore), sinks, storage: { since: this.#since, writes: this.#store.writes, alarms: this.#store.alarms, alarmWrites: this.#store.alarmWrites, alarmAt: this.#alarmAt } };
   }
 
   async health(): Promise<Result<Health>> {

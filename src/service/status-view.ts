@@ -5,7 +5,11 @@ import { currentProblem, isFresh, leaseDeadline, nextCommand, pairState, seen, t
 import { reportsServing } from "../protocol/types.js";
 import { leaseMargin } from "../protocol/timing.js";
 
-export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
+/**
+ * `heardBefore`: when each node was last heard before this object started (kept with its socket
+ * across hibernation), shown while the node has not beaten since: a wake does not forget it.
+ */
+export function pairStatus(s: ArbiterState, now: number, heardBefore: Readonly<Record<string, number>> = {}): PairStatusBody {
   const d = s.durable;
   const t = agentTimings(d);
   const failover = d.orders.find((o) => o.action === "failover") ?? d.orders[0] ?? null;
@@ -30,7 +34,7 @@ export function pairStatus(s: ArbiterState, now: number): PairStatusBody {
       return {
         id,
         role: roleOf(d, id),
-        lastSeenMsAgo: n ? now - n.lastBeatAt : null,
+        lastSeenMsAgo: n ? now - n.lastBeatAt : heardBefore[id] !== undefined ? now - heardBefore[id] : null,
         // A report older than L is history, not the node's state: say so wherever it is shown.
         stale: !isFresh(s, id, now),
         serves: isFresh(s, id, now) && reportsServing(r ?? null),

@@ -177,6 +177,9 @@ describe("a pair's object between beats", () => {
     const before = (await dev.request<Status>("GET", `/v1/pairs/${pairId}`)).body;
     expect(before.state).toBe("protected");
     await new Promise((r) => setTimeout(r, slow.heartbeatIntervalMs));
+    // Woken by this read, before any beat: each node's last beat is still known (kept with its socket).
+    const woken = (await dev.request<{ nodes: { id: string; lastSeenMsAgo: number | null }[] }>("GET", `/v1/pairs/${pairId}`)).body;
+    for (const n of woken.nodes) expect(n.lastSeenMsAgo, n.id).toBeGreaterThanOrEqual(slow.heartbeatIntervalMs - 1000);
     const replies = await beatBoth();
     expect(replies.map((r) => r.lease.granted)).toEqual([true, true]);
     const after = (await dev.request<Status>("GET", `/v1/pairs/${pairId}`)).body;
