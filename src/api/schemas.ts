@@ -237,6 +237,8 @@ export const PairStatus = z
     incident: z.object({ id: z.string(), openedAt: z.number(), reason: z.string() }).nullable(),
     /** What is wrong now, in words (the incident's `reason` is what opened it). */
     problem: z.string(),
+    /** Could the arbiter order a takeover right now if the active node died (as GET .../health says). */
+    canFailOver: z.boolean(),
     needsOperator: z.object({ reason: z.string(), since: z.number() }).nullable(),
     /**
      * A takeover waiting for the other node: it proceeds once that node's fence is confirmed, or at

@@ -162,7 +162,7 @@ const ago = (ms: number | null) => (ms === null ? "-" : `${(ms / 1000).toFixed(1
 const time = (at: number) => new Date(at).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 
 function showStatus(s: PairStatusBody): string {
-  const head = `pair ${s.pairId}: ${s.state}  epoch ${s.epoch}  active ${s.activeNode ?? "-"}  failovers ${s.failovers}`;
+  const head = `pair ${s.pairId}: ${s.state}  epoch ${s.epoch}  active ${s.activeNode ?? "-"}  failovers ${s.failovers}  can fail over: ${s.canFailOver ? "yes" : "NO"}`;
   const nodes = table([
     ["NODE", "ROLE", "SERVES", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "CHECKPOINT", "WATCHDOG", "FENCED", "AGENT"],
     ...s.nodes.map((n) => [
@@ -189,6 +189,9 @@ function showStatus(s: PairStatusBody): string {
     for (const e of n.agent?.setupErrors ?? []) lines.push(`${n.id}: set-up: ${e}`);
     if (n.incoming && !n.resync) lines.push(`${n.id}: -incoming QEMU ready to be rebuilt (NBD ${n.incoming.host}:${n.incoming.nbdPort})`);
     if (n.resync) lines.push(`${n.id}: ${describeResync(n.resync)}`);
+  }
+  for (const k of s.sinks ?? []) {
+    if (k.deadLettered > 0 || k.lastError) lines.push(`pager ${k.type} ${k.id}: ${k.pending} pending, ${k.deadLettered} given up${k.lastError ? `, last error: ${k.lastError}` : ""}`);
   }
   if (s.takeover) lines.push(`takeover to ${s.takeover.target} waits for ${s.takeover.waitsFor}`);
   if (s.needsOperator) lines.push(`NEEDS OPERATOR: ${s.needsOperator.reason}`);

@@ -1,7 +1,7 @@
 /** The pair's status as GET /v1/pairs/:pairId shows it, read off the arbiter's state. */
 import type { PairStatusBody } from "../api/schemas.js";
 import { type ArbiterState, agentTimings, roleOf } from "../protocol/arbiter/state.js";
-import { currentProblem, isFresh, leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
+import { canFailOver, currentProblem, isFresh, leaseDeadline, nextCommand, pairState, seen, takeoverWait } from "../protocol/arbiter/view.js";
 import { reportsServing } from "../protocol/types.js";
 import { leaseMargin } from "../protocol/timing.js";
 
@@ -57,6 +57,7 @@ export function pairStatus(s: ArbiterState, now: number, heardBefore: Readonly<R
     lastDecision: d.lastDecision,
     incident: d.incident,
     problem: currentProblem(s, now),
+    canFailOver: canFailOver(s, now),
     needsOperator: d.needsOperator,
     takeover: takeover(s, now),
     nextCommand: nextCommand(s, now),

@@ -25,6 +25,10 @@ describe("GET /v1/pairs/:pairId/health", () => {
     await beat(p.id, p.tokens.n2!, beatBody("n2", { replicating: false }));
     const h = (await (await call("GET", `/v1/pairs/${p.id}/health`)).json()) as { canFailOver: boolean; protected: boolean };
     expect(h).toMatchObject({ protected: false, canFailOver: false });
+    // The status says the same.
+    expect(await (await call("GET", `/v1/pairs/${p.id}`)).json()).toMatchObject({ canFailOver: false });
+    await beat(p.id, p.tokens.n2!, beatBody("n2"));
+    expect(await (await call("GET", `/v1/pairs/${p.id}`)).json()).toMatchObject({ state: "protected", canFailOver: true });
   });
 
   it("refuses agents, wrong tokens and a status token on admin routes; 404 for a missing pair", async () => {

@@ -166,7 +166,8 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
           {s.pairId} <State state={s.state} />
         </h1>
         <p>
-          Active node <b>{s.activeNode ?? "none"}</b> · epoch {s.epoch} · failovers {s.failovers}
+          Active node <b>{s.activeNode ?? "none"}</b> · epoch {s.epoch} · failovers {s.failovers} · can fail over:{" "}
+          <b>{s.canFailOver ? "yes" : "no"}</b>
         </p>
         <p class="note">
           Beat {seconds(s.config.heartbeatIntervalMs)} · lease {seconds(s.config.leaseMs)} · stall {seconds(s.config.replicationStallMs)} · failsafe{" "}
