@@ -200,6 +200,8 @@ export const NodeStatus = z
   .object({
     id: z.string(),
     role: Role,
+    /** Where the node stands now: the active one (serving or primary), the standby, or replaced after a failover until rebuilt. */
+    standing: z.enum(["active", "standby", "replaced"]),
     lastSeenMsAgo: z.number().nullable(),
     /** No beat within L: the fields below are its last report, not its state now. */
     stale: z.boolean(),

@@ -167,7 +167,7 @@ function showStatus(s: PairStatusBody): string {
     ["NODE", "ROLE", "SERVES", "LAST BEAT", "LEASE", "COLO", "VM", "QMP", "REPLICATING", "CHECKPOINT", "WATCHDOG", "FENCED", "AGENT"],
     ...s.nodes.map((n) => [
       n.id,
-      n.role,
+      `${n.role} (${n.standing})`,
       n.serves ? "yes" : "no",
       // A stale node's columns are its last report, not its state.
       n.stale ? `STALE, as of ${ago(n.lastSeenMsAgo)}` : ago(n.lastSeenMsAgo),

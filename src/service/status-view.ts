@@ -34,6 +34,7 @@ export function pairStatus(s: ArbiterState, now: number, heardBefore: Readonly<R
       return {
         id,
         role: roleOf(d, id),
+        standing: d.replaced === id ? ("replaced" as const) : d.active === id ? ("active" as const) : ("standby" as const),
         lastSeenMsAgo: n ? now - n.lastBeatAt : heardBefore[id] !== undefined ? now - heardBefore[id] : null,
         // A report older than L is history, not the node's state: say so wherever it is shown.
         stale: !isFresh(s, id, now),

@@ -28,7 +28,14 @@ describe("GET /v1/pairs/:pairId/health", () => {
     // The status says the same.
     expect(await (await call("GET", `/v1/pairs/${p.id}`)).json()).toMatchObject({ canFailOver: false });
     await beat(p.id, p.tokens.n2!, beatBody("n2"));
-    expect(await (await call("GET", `/v1/pairs/${p.id}`)).json()).toMatchObject({ state: "protected", canFailOver: true });
+    expect(await (await call("GET", `/v1/pairs/${p.id}`)).json()).toMatchObject({
+      state: "protected",
+      canFailOver: true,
+      nodes: [
+        { id: "n1", role: "primary", standing: "active" },
+        { id: "n2", role: "secondary", standing: "standby" },
+      ],
+    });
   });
 
   it("refuses agents, wrong tokens and a status token on admin routes; 404 for a missing pair", async () => {

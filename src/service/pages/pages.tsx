@@ -202,7 +202,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
               <tr class={n.stale ? "stale" : undefined}>
                 <td>{n.id}</td>
                 <td>
-                  {n.role}
+                  {n.role} ({n.standing})
                   {n.serves ? " · serves" : ""}
                 </td>
                 <td>{n.stale ? `stale, as of ${ago(n.lastSeenMsAgo)}` : ago(n.lastSeenMsAgo)}</td>
