@@ -7,12 +7,12 @@
  * tests and `npm run bench`.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ColoSettings, DEFAULT_COLO } from "../agent/reprotect.js";
 import { QmpClient } from "../agent/qmp/client.js";
-import { freePort } from "./dev-server.js";
 
 const QEMU = "qemu-system-x86_64";
 
@@ -100,13 +100,48 @@ export function coloDir(): string {
 type SidePorts = { mirror: number; compare1: number; compare0: number; compareOut: number; nbd: number; migrate: number };
 export type ColoPorts = Record<SideName, SidePorts>;
 
-/** Each side's ports, known before QEMU starts: its agent's settings name them. */
+/**
+ * Each side's ports, known before QEMU starts: its agent's settings name them. They come from
+ * below the kernel's ephemeral range: a port the kernel handed out for a listener a moment ago
+ * may be taken by any outgoing connection (an agent's beat, its WebSocket) before QEMU binds it,
+ * and QEMU then fails with "Failed to find an available port".
+ */
 export async function allocateColoPorts(): Promise<ColoPorts> {
-  const side = async (): Promise<SidePorts> => {
-    const [mirror, compare1, compare0, compareOut, nbd, migrate] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-    return { mirror: mirror!, compare1: compare1!, compare0: compare0!, compareOut: compareOut!, nbd: nbd!, migrate: migrate! };
-  };
+  const taken = new Set<number>();
+  const port = () => portForQemu(taken);
+  const side = async (): Promise<SidePorts> => ({ mirror: await port(), compare1: await port(), compare0: await port(), compareOut: await port(), nbd: await port(), migrate: await port() });
   return { primary: await side(), secondary: await side() };
+}
+
+/** A free port below the ephemeral range (see allocateColoPorts), not one of `taken`. */
+export async function portForQemu(taken = new Set<number>()): Promise<number> {
+  const [ephemeralFrom] = ephemeralRange();
+  const lo = Math.max(1024, ephemeralFrom - 12_000);
+  for (;;) {
+    const p = lo + Math.floor(Math.random() * (ephemeralFrom - lo));
+    if (!taken.has(p) && (await canListen(p))) {
+      taken.add(p);
+      return p;
+    }
+  }
+}
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [a, b] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (a && b) return [a, b];
+  } catch {
+    // Not Linux: the IANA range.
+  }
+  return [49152, 65535];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
 }
 
 /** A side's COLO settings, as its agent's settings file gives them. */
@@ -230,7 +265,7 @@ export async function startColoPair(checkpointDelayMs = 2000, dir = coloDir(), g
 
 /** Reads 64 KiB at 1 MiB of a node's disk through an NBD export, checked against a byte pattern (qemu-io's output). */
 export async function readPattern(qmp: QmpClient, pattern: string): Promise<string> {
-  const port = await freePort();
+  const port = await portForQemu();
   await qmp.execute("nbd-server-start", { addr: { type: "inet", data: { host: "127.0.0.1", port: String(port) } } });
   try {
     await qmp.execute("nbd-server-add", { device: "colo-disk0", name: "check" });

@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QmpClient } from "../agent/qmp/client.js";
-import { type DevServer, freePort, startDev } from "./dev-server.js";
+import { portForQemu } from "./colo-pair.js";
+import { type DevServer, startDev } from "./dev-server.js";
 import { pollUntil } from "./poll.js";
 
 const TIMINGS = { heartbeatIntervalMs: 200, leaseMs: 2200, fenceLatencyMs: 300, watchdogMs: 1000, replicationStallMs: 400, failsafe: false, requireWatchdog: false };
@@ -79,7 +80,8 @@ async function main(): Promise<boolean> {
   for (const [node, s] of [["host-a", a], ["host-b", b]] as const) {
     writeFileSync(s.token, created.agentTokens[node]!);
     // Each node's COLO endpoint, for re-protection (docs/agent.md).
-    const [nbd, migrate, mirror, compare1, compare0, compareOut] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    const taken = new Set<number>();
+    const [nbd, migrate, mirror, compare1, compare0, compareOut] = [await portForQemu(taken), await portForQemu(taken), await portForQemu(taken), await portForQemu(taken), await portForQemu(taken), await portForQemu(taken)];
     migratePort[node] = migrate!;
     const colo = { host: "127.0.0.1", nbdPort: nbd, migratePort: migrate, mirrorPort: mirror, compare1Port: compare1, compare0Port: compare0, compareOutPort: compareOut };
     writeFileSync(s.settings, JSON.stringify({ colo }));

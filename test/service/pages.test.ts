@@ -66,5 +66,10 @@ describe("a pair's page", () => {
     // The refresh script, and the banner it fills when a refresh fails.
     expect(html).toContain('<script src="/refresh.js" defer');
     expect(html).toContain('id="refresh-error"');
+    expect(html).toMatch(/As of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, refreshed every 5 s\./);
+    // The pairs list says when each pair was last heard from.
+    const list = await (await page(session)).text();
+    expect(list).toContain("<th>Last beat</th>");
+    expect(list).toMatch(new RegExp(`${p.id}</a>.*?\\d+\\.\\d s ago`, "s"));
   });
 });

@@ -24,6 +24,7 @@ input,button{font:inherit;padding:.45rem;width:100%;box-sizing:border-box;margin
 `;
 
 export function Page(props: { title: string; refresh?: number; loggedIn?: boolean; children: Child }) {
+  const asOf = `${new Date().toISOString().slice(0, 19).replace("T", " ")} UTC`;
   return (
     <html lang="en">
       <head>
@@ -50,8 +51,13 @@ export function Page(props: { title: string; refresh?: number; loggedIn?: boolea
           )}
         </header>
         <p id="refresh-error" class="error banner" role="status" hidden />
-        <main data-as-of={`${new Date().toISOString().slice(0, 19).replace("T", " ")} UTC`} data-title={props.title}>
+        <main data-as-of={asOf} data-title={props.title}>
           {props.children}
+          {props.refresh ? (
+            <p class="note">
+              As of {asOf}, refreshed every {props.refresh} s.
+            </p>
+          ) : null}
         </main>
       </body>
     </html>

@@ -16,7 +16,7 @@ import type { PairStateName } from "../../protocol/types.js";
 import { severityOf } from "../notify/messages.js";
 import type { Env } from "../env.js";
 import { pairStub } from "../http.js";
-import type { PairSummary } from "../registry-object.js";
+import { allPairs, statusesOf } from "../fleet.js";
 import { configuredSecretMatches } from "../tokens.js";
 import { Page, State } from "./layout.js";
 import { SESSION_MS, type SessionScope, issueSession, validSession } from "./session.js";
@@ -59,6 +59,14 @@ function rank(state: PairStateName): number {
 const duration = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 
 const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)} s`;
+/** The newest beat of a pair's nodes, and which nodes are stale. */
+function lastBeats(nodes: PairStatusBody["nodes"]): string {
+  const heard = nodes.flatMap((n) => (n.lastSeenMsAgo === null ? [] : [n.lastSeenMsAgo]));
+  const stale = nodes.filter((n) => n.stale).map((n) => n.id);
+  const newest = heard.length > 0 ? ago(Math.min(...heard)) : "never";
+  return stale.length > 0 ? `${newest} · ${stale.join(", ")} stale` : newest;
+}
+
 const ago = (ms: number | null) => (ms === null ? "–" : `${(ms / 1000).toFixed(1)} s ago`);
 const at = (t: number) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
 
@@ -81,15 +89,9 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
   }
   app.get("/", async (c) => {
     if (!(await loggedIn(c.env, getCookie(c, COOKIE)))) return c.html(<Login />);
-    const registry = c.env.REGISTRY.get(c.env.REGISTRY.idFromName("registry"));
-    // Every page of the registry: a fleet over 500 pairs is listed whole.
-    const all: PairSummary[] = [];
-    for (let cursor: string | undefined, first = true; first || cursor; first = false) {
-      const page = await registry.list(500, cursor);
-      if (!page) break;
-      all.push(...page.pairs);
-      cursor = page.next ?? undefined;
-    }
+    // Every page of the registry (a fleet over 500 pairs is listed whole), and each pair's last beats.
+    const all = await allPairs(c as never);
+    const heard = new Map((await statusesOf(c as never, all)).map((s) => [s.pairId, s.nodes]));
     // The worst first: what needs a person, then what lost protection, then the rest.
     const pairs = [...all].sort((a, b) => rank(a.state) - rank(b.state) || (a.stateSince ?? 0) - (b.stateSince ?? 0));
     const counts = new Map<string, number>();
@@ -112,6 +114,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
               <th>State</th>
               <th>For</th>
               <th>Active</th>
+              <th>Last beat</th>
               <th class="wide">Epoch</th>
             </tr>
           </thead>
@@ -126,6 +129,7 @@ export function pageRoutes(app: Hono<PagesEnv>, openapi: () => { paths: Record<s
                 </td>
                 <td>{p.stateSince === null ? "–" : duration(now - p.stateSince)}</td>
                 <td>{p.activeNode ?? "–"}</td>
+                <td>{lastBeats(heard.get(p.pairId) ?? [])}</td>
                 <td class="wide">{p.epoch}</td>
               </tr>
             ))}

@@ -1,24 +1,10 @@
 import { type OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import type { PairStatusBody } from "../../api/schemas.js";
-import { type AppEnv, guard, pairStub } from "../http.js";
+import { allPairs, statusesOf } from "../fleet.js";
+import { type AppEnv, guard } from "../http.js";
 import { errors } from "./common.js";
 import { type Metric, exposition } from "../metrics/exposition.js";
 import { requestCounts } from "../metrics/requests.js";
-import type { PairSummary } from "../registry-object.js";
-
-/** Every pair the registry lists, page by page. */
-async function allPairs(c: Parameters<typeof pairStub>[0]): Promise<PairSummary[]> {
-  const registry = c.env.REGISTRY.get(c.env.REGISTRY.idFromName("registry"));
-  const out: PairSummary[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await registry.list(500, cursor);
-    if (!page) return out;
-    out.push(...page.pairs);
-    if (!page.next) return out;
-    cursor = page.next;
-  }
-}
 
 function pairMetrics(statuses: PairStatusBody[]): Metric[] {
   const gauge = (name: string, help: string, samples: Metric["samples"]): Metric => ({ name, help, type: "gauge", samples });
@@ -56,23 +42,6 @@ const route = createRoute({
   ...guard("admin-or-metrics"),
   responses: { 200: { content: { "text/plain": { schema: z.string() } }, description: "Prometheus text format 0.0.4" }, ...errors },
 });
-
-/** Pairs' objects asked at once, this many at a time: a fleet is read in the time of a few round trips. */
-const METRICS_CONCURRENCY = 32;
-
-async function statusesOf(c: Parameters<typeof pairStub>[0], pairs: PairSummary[]): Promise<PairStatusBody[]> {
-  const out: (PairStatusBody | null)[] = new Array(pairs.length).fill(null);
-  let next = 0;
-  const worker = async () => {
-    while (next < pairs.length) {
-      const i = next++;
-      const r = await pairStub(c, pairs[i]!.pairId).status({ kind: "admin" });
-      if (r.ok) out[i] = r.value;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(METRICS_CONCURRENCY, pairs.length) }, worker));
-  return out.filter((s): s is PairStatusBody => s !== null);
-}
 
 export function metricsRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
