@@ -110,6 +110,9 @@ export class FakeQemu {
     return new Promise((resolve, reject) => {
       const onConnect = () => {
         this.#link = sock;
+        // Only a stream that was up can be lost: a failed attempt (the secondary not listening
+        // yet) must not mark the stream broken before the attempt that succeeds.
+        sock.on("close", () => this.#streamLost());
         this.#checkpoints = setInterval(() => {
           if (this.state.mode !== "primary" || !this.state.streamOk) return;
           this.state.running = false;
@@ -128,7 +131,6 @@ export class FakeQemu {
         this.emit("RESUME");
       });
       sock.on("error", (e) => (this.#link ? undefined : reject(e)));
-      sock.on("close", () => this.#streamLost());
     });
   }
 

@@ -1,6 +1,7 @@
 /**
  * The push channel end to end: the built agents beside fake QEMUs (separate processes, real QMP
- * sockets and pidfiles) against `wrangler dev`. They beat over WebSockets, ride through the
+ * sockets and pidfiles) against `wrangler dev`, one of them the one-file agent of the Debian
+ * package run from a directory holding nothing else. They beat over WebSockets, ride through the
  * arbiter's restart (every socket closed, as a deploy does) on HTTP beats with no lease lost and no
  * fence, reconnect on their own, and get an operator's order pushed rather than in a beat's reply.
  */
@@ -8,7 +9,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { copyFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packageAgent } from "../../src/dev/package.js";
 import WebSocket from "ws";
 import type { HeartbeatBody, HeartbeatReplyBody } from "../../src/api/schemas.js";
 import { useDevServer } from "./dev.js";
@@ -20,6 +23,15 @@ const TIMINGS = { heartbeatIntervalMs: 1000, leaseMs: 12_000, fenceLatencyMs: 50
 const dev = useDevServer();
 const dir = mkdtempSync(join(tmpdir(), "colo-push-"));
 const procs: ChildProcess[] = [];
+
+/** The one-file agent, alone in its directory (as on a hypervisor: no node_modules). */
+let oneFile = "";
+beforeAll(async () => {
+  const built = await packageAgent(join(dir, "package"));
+  const alone = mkdtempSync(join(dir, "bin-"));
+  oneFile = join(alone, "colo-arbiter-agent.mjs");
+  copyFileSync(built.agent, oneFile);
+}, 120_000);
 
 afterAll(() => {
   for (const p of procs) {
@@ -84,13 +96,15 @@ describe("agents on the push channel (wrangler dev)", () => {
       const s = side(n);
       writeFileSync(s.token, `${created.body.agentTokens[n]}\n`, { mode: 0o600 });
       agents[n] = spawnLogged([
-        "dist/agent/cli.js", "--arbiter", dev.url, "--pair", pairId, "--node", n, "--token-file", s.token, "--qmp", `unix:${s.qmp}`, "--pidfile", s.pid, "--state-dir", join(dir, `state-${n}`),
+        n === "a" ? "dist/agent/cli.js" : oneFile, "--arbiter", dev.url, "--pair", pairId, "--node", n, "--token-file", s.token, "--qmp", `unix:${s.qmp}`, "--pidfile", s.pid, "--state-dir", join(dir, `state-${n}`),
       ]).lines;
     }
     spawnLogged(["dist/demo/fake-qemu-main.js", "--qmp", side("b").qmp, "--pidfile", side("b").pid, "--role", "secondary", "--link", link]);
     spawnLogged(["dist/demo/fake-qemu-main.js", "--qmp", side("a").qmp, "--pidfile", side("a").pid, "--role", "primary", "--link", link, "--checkpoint-ms", "200"]);
     const status = async () => (await dev.request<{ state: string; epoch: number }>("GET", `/v1/pairs/${pairId}`)).body;
-    await until("protection", async () => (await status()).state === "protected");
+    await until("protection", async () => (await status()).state === "protected").catch(async (e: Error) => {
+      throw new Error(`${e.message}\na: ${JSON.stringify(agents.a!.slice(-8))}\nb: ${JSON.stringify(agents.b!.slice(-8))}`);
+    });
     await until("both channels open", () => count(agents.a!, "push channel open") >= 1 && count(agents.b!, "push channel open") >= 1);
 
     await dev.halt();
@@ -112,6 +126,10 @@ describe("agents on the push channel (wrangler dev)", () => {
     const first = failover.body.issued[0]!;
     const pushed = await until("the order pushed", () => agents[first.node]!.find((l) => l.msg === "pushed" && l.orderId === first.id));
     expect(pushed).toMatchObject({ orderId: first.id });
+    // Once the old primary's fence is confirmed, the one-file agent gets its failover pushed, and serves.
+    await until("the failover pushed to b", () => agents.b!.find((l) => l.msg === "pushed" && l.action === "failover"));
+    await until("b's failover done", () => agents.b!.find((l) => l.msg === "order finished" && (l.state === "ok" || l.state === "failed")));
+    expect(agents.b!.find((l) => l.msg === "order finished")).toMatchObject({ state: "ok" });
   }, 180_000);
 });
 
