@@ -13,7 +13,14 @@ import { keeperWatchdog } from "../../src/agent/watchdog-keeper-client.js";
 import { FakeQemu } from "../../src/demo/fake-qemu.js";
 import { type Rig, TIMINGS, rig, until } from "./harness.js";
 
-/** A device that records when it was petted and what the keeper held as the earliest bound then. */
+/**
+ * A device that records when it was petted and what the keeper held as the earliest bound then.
+ * "When" is the instant the keeper read its clock for that decision (the keeper's clock below):
+ * a clock read after it could already be a millisecond on.
+ */
+let lastRead = 0;
+const keeperClock = { now: () => (lastRead = systemClock.now()), wall: () => systemClock.wall() };
+
 function recordingDevice(timeoutMs = 400) {
   const pets: { at: number; earliest: number }[] = [];
   let disarmed = false;
@@ -26,7 +33,7 @@ function recordingDevice(timeoutMs = 400) {
       return !disarmed;
     },
     tend(pet, petUntil) {
-      if (pet) pets.push({ at: systemClock.now(), earliest: petUntil });
+      if (pet) pets.push({ at: lastRead, earliest: petUntil });
     },
     hold: async () => true,
     disarm() {
@@ -44,7 +51,7 @@ afterEach(async () => {
 
 async function keeper(dir = mkdtempSync(join(tmpdir(), "keeper-")), timeoutMs = 400) {
   const rec = recordingDevice(timeoutMs);
-  const k = await startKeeper({ device: rec.device, socketPath: join(dir, "wd.sock"), stateFile: join(dir, "keeper.json"), clock: systemClock, log: silentLogger });
+  const k = await startKeeper({ device: rec.device, socketPath: join(dir, "wd.sock"), stateFile: join(dir, "keeper.json"), clock: keeperClock, log: silentLogger });
   let stopped = false;
   const stop = async () => {
     if (!stopped) await k.stop();

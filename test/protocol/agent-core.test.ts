@@ -374,3 +374,20 @@ describe("agent core: the boot ordinal", () => {
     expect(new AgentCore({ pairId: "p", nodeId: "n1", bootId: "b", kept: NOTHING_KEPT, defaults: T, now: 0, wallNow: 1_800_000_000_000 }).bootOrdinal).toBe(1_800_000_000_000);
   });
 });
+
+describe("agent core: the watchdog bound while a runbook may make the VM serve", () => {
+  const petUntil = (es: Effect[]) => es.filter((e): e is Extract<Effect, { kind: "watchdog" }> => e.kind === "watchdog").at(-1)?.petUntil;
+
+  it("holds the serving bound from the failover's start, though the VM is still a COLO secondary", () => {
+    const c = core();
+    c.observe(QEMU, answer("secondary"), 0);
+    // A secondary cannot serve: no bound.
+    expect(petUntil(c.evaluate(1))).toBe(Number.POSITIVE_INFINITY);
+    const started = c.reply(reply({ order: { id: "p:1", action: "failover", epoch: 1, peerFenced: true } }), 0, 1, 10);
+    expect(kinds(started)).toContain("failover");
+    // Any evaluation on the way (a beat's reply, a QMP event) keeps the bound the keeper was told.
+    const bound = petUntil(c.evaluate(20));
+    expect(bound).toBeLessThan(Number.POSITIVE_INFINITY);
+    expect(bound).toBe(c.petUntilServing(20));
+  });
+});

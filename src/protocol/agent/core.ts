@@ -102,7 +102,8 @@ type Wish =
 
 type Owner =
   | { kind: "fence"; instance: QemuInstance | null; unknown: boolean; startedAt: number; orderId: string | null }
-  | { kind: "runbook"; orderId: string };
+  /** `makesServe`: the runbook (failover, resume) may make the VM serve at any step. */
+  | { kind: "runbook"; orderId: string; makesServe: boolean };
 
 /**
  * The pure rules the core applies. Production always uses REAL_AGENT_RULES; the mutation run
@@ -489,14 +490,14 @@ export class AgentCore {
         this.#finish({ orderId: w.orderId, state: "failed", step: "resume", error: "not the QEMU instance this agent fenced" });
         return;
       }
-      this.#owner = { kind: "runbook", orderId: w.orderId };
+      this.#owner = { kind: "runbook", orderId: w.orderId, makesServe: true };
       this.#keep({ fenced: null });
       this.#out.push({ kind: "beat" });
       this.#out.push({ kind: "resume", orderId: w.orderId });
       return;
     }
     if (w.kind === "prepare_secondary" || w.kind === "reprotect") return this.#beginResync(w);
-    this.#owner = { kind: "runbook", orderId: w.orderId };
+    this.#owner = { kind: "runbook", orderId: w.orderId, makesServe: true };
     // A failover order to a fenced node is how it is resumed.
     if (this.#kept.fenced) this.#keep({ fenced: null });
     this.#fencedUnknown = false;
@@ -521,7 +522,7 @@ export class AgentCore {
       if (status === "inmigrate" || mode === "secondary") return refuse("this node is not serving standalone: it is never a mirror source");
       if (this.#kept.fenced && sameInstance(this.instance, this.#kept.fenced)) return refuse("this node's VM is fenced");
     }
-    this.#owner = { kind: "runbook", orderId: w.orderId };
+    this.#owner = { kind: "runbook", orderId: w.orderId, makesServe: false };
     this.#out.push({ kind: "beat" });
     this.#out.push(w.kind === "prepare_secondary" ? { kind: "prepare_secondary", orderId: w.orderId } : { kind: "reprotect", orderId: w.orderId, target: w.target!, checkpointDelayMs: w.checkpointDelayMs });
   }
@@ -603,7 +604,10 @@ export class AgentCore {
     // After a fence that could not be confirmed the watchdog resets the host; no fence storm meanwhile.
     const adopting = now < this.#adoptUntil;
     if (this.#rules.mustFence(serving, cover, now) && !fencing && !this.#fenceFailed && !adopting && !this.#awaitingFirstAnswer(now)) this.#want({ kind: "fence", orderId: null, reason: "cover ending" }, now);
-    const petUntil = this.#rules.lastPetAt(serving, cover, this.#fenceIsOverdue(now));
+    // A runbook that may make the VM serve holds the serving bound from its start (a shared keeper
+    // was told it before the serving step): an evaluation on the way must not relax it.
+    const mayServe = serving || (this.#owner?.kind === "runbook" && this.#owner.makesServe);
+    const petUntil = this.#rules.lastPetAt(mayServe, cover, this.#fenceIsOverdue(now));
     this.#out.push({ kind: "watchdog", pet: now <= petUntil, petUntil });
     const out = this.#out;
     this.#out = [];
