@@ -170,9 +170,9 @@ export class ArbiterLink implements ArbiterPort {
   #retryLater(why: string) {
     if (this.#closed || this.#retryTimer) return;
     const [lo, hi] = FIRST_RETRY_MS;
-    const base = this.#retryMs === 0 ? lo + (hi - lo) * this.random() : Math.min(MAX_RETRY_MS, this.#retryMs * 2);
-    this.#retryMs = base;
-    const delay = Math.round(base * (this.#retryMs > hi ? 0.8 + 0.4 * this.random() : 1));
+    // The first wait is jittered; doubling it keeps agents that lost the same deploy spread apart.
+    this.#retryMs = this.#retryMs === 0 ? lo + (hi - lo) * this.random() : Math.min(MAX_RETRY_MS, this.#retryMs * 2);
+    const delay = Math.round(this.#retryMs);
     this.log.info("push channel down: beating over HTTP", { why, retryInMs: delay });
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;

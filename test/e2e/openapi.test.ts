@@ -6,7 +6,8 @@ import { createConfig, lintFromString } from "@redocly/openapi-core";
 import { describe, expect, it } from "vitest";
 import { useDevServer } from "./dev.js";
 
-const dev = useDevServer();
+const STATUS_TOKEN = "e2e-status-token-0123456789abcdefghij";
+const dev = useDevServer(true, { STATUS_TOKEN });
 
 interface Doc {
   paths: Record<string, Record<string, { operationId?: string; security?: Record<string, string[]>[] }>>;
@@ -36,8 +37,9 @@ describe("GET /openapi.json", () => {
     expect(who("/v1/pairs/{pairId}/failover", "post")).toEqual(["adminToken"]);
     expect(who("/v1/pairs/{pairId}", "get")).toEqual(["adminToken", "agentToken", "statusToken"]);
     expect(who("/v1/pairs", "get")).toEqual(["adminToken", "statusToken"]);
-    // And the code agrees: a status token may list pairs but not fail one over.
-    const status = { authorization: `Bearer ${"s".repeat(40)}` };
+    // And the code agrees: the status token lists pairs, and is no admin token for a failover.
+    const status = { authorization: `Bearer ${STATUS_TOKEN}` };
+    expect((await fetch(`${dev.url}/v1/pairs`, { headers: status })).status).toBe(200);
     expect((await fetch(`${dev.url}/v1/pairs/nope/failover`, { method: "POST", headers: { ...status, "content-type": "application/json" }, body: "{}" })).status).toBe(401);
   });
 });
